@@ -1,0 +1,40 @@
+# The two commands of the quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint format bench peers clean
+
+$(BIN)/mailserver: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Start the stack on the embedded default: SQLite directory, Maildir store,
+# generated certificate, all under ./var, on unprivileged ports.
+run: $(BIN)/mailserver
+	$(BIN)/mailserver serve
+
+# The Debian packages of the real peers the integration tests talk to.
+peers:
+	deploy/install-test-peers.sh
+
+test: $(BIN)/mailserver peers
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+lint: $(BIN)/mailserver
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/mailserver
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(BIN)/mailserver peers
+	$(BIN)/python bench/smtp_submit.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,83 @@
+"""The pieces every listener shares, built once from the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mailserver.authcache import CachingAuthenticator
+from mailserver.config import Settings
+from mailserver.directory import Directory
+from mailserver.directory.local import SqliteDirectory
+from mailserver.log import PolicyLog
+from mailserver.passwords import PasswordHasher
+from mailserver.store.maildir import MaildirStore
+from policy import messages
+from policy.model import Decision
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Services:
+    """Shared state of one server process: directory, caches, log and store."""
+
+    settings: Settings
+    directory: Directory
+    authenticator: CachingAuthenticator
+    log: PolicyLog
+    store: MaildirStore
+    clock: Callable[[], dt.datetime] = utc_now
+    # Local domains: the directory's plus the configured ones, re-read at most every few seconds.
+    _domains: frozenset[str] = field(default=frozenset())
+    _domains_at: float = field(default=-1e9)
+
+    def user_message(self, decision: Decision) -> list[str]:
+        """The refusal lines for the user, in the configured languages."""
+        contact = {"en": self.settings.messages.contact_en, "th": self.settings.messages.contact_th}
+        return messages.render(decision, self.settings.messages.languages, contact)
+
+    async def local_domains(self) -> frozenset[str]:
+        """Domains this server delivers for; a short cache keeps RCPT cheap."""
+        if time.monotonic() - self._domains_at > 5.0:
+            configured = {d.lower() for d in self.settings.server.local_domains}
+            self._domains = frozenset(configured) | await self.directory.local_domains()
+            self._domains_at = time.monotonic()
+        return self._domains
+
+    async def close(self) -> None:
+        await self.directory.close()
+        self.log.close()
+
+
+def password_hasher(settings: Settings) -> PasswordHasher:
+    auth = settings.auth
+    return PasswordHasher(
+        memory_kib=auth.argon2_memory_kib,
+        time_cost=auth.argon2_time_cost,
+        parallelism=auth.argon2_parallelism,
+    )
+
+
+def open_directory(settings: Settings) -> SqliteDirectory:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteDirectory(settings.directory_db, password_hasher(settings))
+
+
+def open_log(settings: Settings) -> PolicyLog:
+    return PolicyLog(
+        settings.log_dir, node=settings.server.node, retention_days=settings.log.retention_days
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    directory = open_directory(settings)
+    authenticator = CachingAuthenticator(
+        directory, size=settings.auth.cache_size, ttl_seconds=settings.auth.cache_ttl_seconds
+    )
+    store = MaildirStore(settings.mail_root, settings.server.hostname)
+    return Services(settings, directory, authenticator, open_log(settings), store)

@@ -1,0 +1,399 @@
+"""The `mailserver` command: serve, account administration, logs, check-config.
+
+Errors are one clear line on stderr and a non-zero exit status, never a
+traceback. Every change to an account is written to the policy log with
+who made it, what changed and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import logging
+import os
+import re
+import sys
+import typing
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from mailserver import config, logtail
+from mailserver.app import open_directory, open_log, password_hasher, utc_now
+from mailserver.directory import Directory, DirectoryError
+from mailserver.store.maildir import MailboxPathError, MaildirStore
+from policy.model import Account, AccountKind, AccountStatus
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+_ADDRESS = re.compile(r"^[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+
+
+class CliError(Exception):
+    """A mistake the operator can fix; printed as one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (argparse prints the whole usage by default)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (CliError, DirectoryError, config.ConfigError, MailboxPathError) as exc:
+        print(f"mailserver: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the operator gets one line; the details go to the debug log
+        logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
+        print(f"mailserver: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="mailserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="settings file (default: none, all defaults)")
+    parser.set_defaults(run=lambda _args: parser.print_help())
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start the mail server")
+    serve.set_defaults(run=cmd_serve)
+
+    check = commands.add_parser("check-config", help="validate a settings file")
+    check.add_argument("file", type=Path, nargs="?", help="file to check (default: --config)")
+    check.set_defaults(run=cmd_check_config)
+
+    logs = commands.add_parser("logs", help="read the policy log").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    tail = logs.add_parser("tail", help="show the latest policy log records")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    tail.add_argument("-n", "--lines", type=int, default=20, help="records to show (default 20)")
+    tail.add_argument("--user", help="only records of this login")
+    tail.add_argument("--result", choices=["allow", "deny", "tempfail"], help="only this result")
+    tail.add_argument("--event", help="only this event (auth, mail, rcpt, data, deliver, admin...)")
+    tail.add_argument("--json", action="store_true", help="print the raw JSON lines")
+    tail.set_defaults(run=cmd_logs_tail)
+
+    account = commands.add_parser("account", help="manage accounts").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    _account_commands(account)
+    return parser
+
+
+def _account_commands(sub: Any) -> None:
+    def action(name: str, func: Callable[..., Any], helptext: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("login", help="the account's login (its primary address)")
+        p.add_argument("--actor", default=_default_actor(), help="who makes the change (logged)")
+        p.set_defaults(run=lambda args: _run(func, args))
+        return p
+
+    add = action("add", account_add, "create an account (asks for the password)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--alias", action="append", default=[], help="another address (repeatable)")
+    add.add_argument("--role", action="store_true", help="a unit's (role) mailbox")
+    add.add_argument("--responsible", help="login of the role mailbox's responsible person")
+    add.add_argument("--unit", default="", help="unit (department)")
+    add.add_argument("--name", default="", help="display name")
+    add.add_argument("--pending", action="store_true", help="create awaiting approval")
+    add.add_argument("--no-password", action="store_true", help="no password (role mailboxes)")
+
+    action("show", account_show, "show one account")
+    lst = sub.add_parser("list", help="list accounts")
+    lst.add_argument("--status", choices=[s.value for s in AccountStatus])
+    lst.set_defaults(run=lambda args: _run(account_list, args))
+
+    action("approve", account_approve, "approve a pending account")
+    passwd = action("passwd", account_passwd, "set a new password")
+    passwd.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    for name, helptext in (
+        ("suspend", "suspend: no login, no sending"),
+        ("lock", "security lock (memo 4.2): every protocol, at once"),
+    ):
+        p = action(name, account_suspend if name == "suspend" else account_lock, helptext)
+        p.add_argument("--reason", required=True, help="why (logged, shown to the user)")
+    action("unsuspend", account_unsuspend, "make a suspended or locked account active again")
+    depart = action("depart", account_depart, "the person left on DATE (memo 4.1)")
+    depart.add_argument("--date", required=True, type=dt.date.fromisoformat, help="YYYY-MM-DD")
+    close = action("close", account_close, "close the account")
+    close.add_argument("--reason", default="", help="why (logged)")
+    resp = action("set-responsible", account_set_responsible, "name a role's responsible person")
+    resp.add_argument("responsible", help="login of the responsible person")
+    resp.add_argument("--delegate", action="append", default=[], help="also may send as the role")
+    unit = action("set-unit", account_set_unit, "move the account to another unit")
+    unit.add_argument("unit", help="the new unit")
+
+
+def _default_actor() -> str:
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+# --- commands ------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mailserver.serve import serve
+
+    settings = _settings(args.config)
+    logging.basicConfig(
+        level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiosmtpd's own logger echoes every command line at INFO; ours is the policy log.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    if path is None:
+        raise CliError("check-config: name a file (or use --config)")
+    try:
+        settings = config.load(path)
+    except config.ConfigError as exc:
+        print(f"{path}: {exc.key}: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    errors = config.validate(settings)
+    for error in errors:
+        print(f"{path}: {error.key}: {error.message}", file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    print(f"{path}: ok")
+    return 0
+
+
+def cmd_logs_tail(args: argparse.Namespace) -> int:
+    settings = _settings(args.config)
+    return logtail.tail(
+        settings.log_dir,
+        follow=args.follow,
+        user=args.user,
+        result=args.result,
+        event=args.event,
+        as_json=args.json,
+        lines=args.lines,
+        out=sys.stdout,
+    )
+
+
+def _settings(path: Path | None) -> config.Settings:
+    settings = config.load(path)
+    errors = config.validate(settings)
+    if errors:
+        raise errors[0]
+    return settings
+
+
+class Admin:
+    """What an account command needs: the directory, the log, and who is acting."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.settings = _settings(args.config)
+        self.directory: Directory = open_directory(self.settings)
+        self.log = open_log(self.settings)
+        self.actor: str = getattr(args, "actor", "") or _default_actor()
+        self.args = args
+
+    def record(self, action: str, account: Account, **fields: Any) -> None:
+        self.log.write(
+            "admin",
+            actor=self.actor,
+            action=action,
+            account=account.login,
+            result="allow",
+            status=account.status.value,
+            **fields,
+        )
+
+
+def _run(func: Callable[[Admin], Coroutine[Any, Any, int | None]], args: argparse.Namespace) -> int:
+    async def go() -> int | None:
+        admin = Admin(args)
+        try:
+            return await func(admin)
+        finally:
+            await admin.directory.close()
+            admin.log.close()
+
+    return asyncio.run(go()) or 0
+
+
+def _login(admin: Admin) -> str:
+    login = admin.args.login.strip().lower()
+    if not _ADDRESS.match(login):
+        raise CliError(f"{admin.args.login!r} is not an address like alice@bangkok.go.th")
+    return login
+
+
+def _read_password(admin: Admin) -> str:
+    if admin.args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise CliError("the passwords do not match")
+    if len(password) < 8:
+        raise CliError("the password must have at least 8 characters")
+    return password
+
+
+async def _hash(admin: Admin, password: str) -> str:
+    return await asyncio.to_thread(password_hasher(admin.settings).hash, password)
+
+
+async def account_add(admin: Admin) -> None:
+    args, login = admin.args, _login(admin)
+    MaildirStore(admin.settings.mail_root).maildir(login)  # the address must name a mailbox
+    for alias in args.alias:
+        if not _ADDRESS.match(alias.lower()):
+            raise CliError(f"alias {alias!r} is not an address")
+    kind = AccountKind.ROLE if args.role else AccountKind.PERSON
+    if kind is AccountKind.ROLE and not args.responsible:
+        raise CliError("a role mailbox needs --responsible LOGIN")
+    password_hash = None if args.no_password else await _hash(admin, _read_password(admin))
+    account = await admin.directory.add_account(
+        login,
+        password_hash=password_hash,
+        aliases=tuple(a.lower() for a in args.alias),
+        kind=kind,
+        status=AccountStatus.PENDING if args.pending else AccountStatus.ACTIVE,
+        unit=args.unit,
+        responsible=args.responsible.lower() if args.responsible else None,
+        display_name=args.name,
+        actor=admin.actor,
+        now=utc_now(),
+    )
+    admin.record("add", account, detail=f"kind={account.kind.value}")
+    print(f"added {account.login} ({account.status.value})")
+
+
+async def account_show(admin: Admin) -> None:
+    account = await _get(admin)
+    for key, value in _describe(account):
+        print(f"{key + ':':<18}{value}")
+
+
+async def account_list(admin: Admin) -> None:
+    status = AccountStatus(admin.args.status) if admin.args.status else None
+    for account in await admin.directory.list_accounts(status):
+        note = f"  {account.status_reason}" if account.status_reason else ""
+        print(f"{account.login:<40} {account.kind.value:<7} {account.status.value:<10}{note}")
+
+
+async def account_approve(admin: Admin) -> None:
+    account = await _get(admin)
+    if account.status is not AccountStatus.PENDING:
+        raise CliError(f"{account.login} is {account.status.value}, not pending")
+    await _set_status(admin, AccountStatus.ACTIVE, "approve", reason="")
+
+
+async def account_passwd(admin: Admin) -> None:
+    account = await _get(admin)
+    password_hash = await _hash(admin, _read_password(admin))
+    account = await admin.directory.set_password_hash(account.login, password_hash, now=utc_now())
+    admin.record("passwd", account)
+    print(f"password of {account.login} changed")
+
+
+async def account_suspend(admin: Admin) -> None:
+    await _set_status(admin, AccountStatus.SUSPENDED, "suspend", reason=admin.args.reason)
+
+
+async def account_lock(admin: Admin) -> None:
+    await _set_status(admin, AccountStatus.LOCKED, "lock", reason=admin.args.reason)
+
+
+async def account_unsuspend(admin: Admin) -> None:
+    await _set_status(admin, AccountStatus.ACTIVE, "unsuspend", reason="")
+
+
+async def account_depart(admin: Admin) -> None:
+    await _set_status(
+        admin, AccountStatus.DEPARTED, "depart", reason="", separation_date=admin.args.date
+    )
+
+
+async def account_close(admin: Admin) -> None:
+    await _set_status(admin, AccountStatus.CLOSED, "close", reason=admin.args.reason)
+
+
+async def account_set_responsible(admin: Admin) -> None:
+    role = await _get(admin)
+    if role.kind is not AccountKind.ROLE:
+        raise CliError(f"{role.login} is not a role mailbox")
+    person = await admin.directory.get(admin.args.responsible)
+    if person is None:
+        raise CliError(f"no account {admin.args.responsible!r}")
+    delegates = tuple(d.lower() for d in admin.args.delegate)
+    role = await admin.directory.update(
+        role.login, now=utc_now(), responsible=person.login, delegates=delegates
+    )
+    admin.record("set-responsible", role, detail=f"responsible={person.login}")
+    print(f"{role.login}: responsible person is now {person.login}")
+
+
+async def account_set_unit(admin: Admin) -> None:
+    account = await _get(admin)
+    account = await admin.directory.update(account.login, now=utc_now(), unit=admin.args.unit)
+    admin.record("set-unit", account, detail=f"unit={account.unit}")
+    print(f"{account.login}: unit is now {account.unit}")
+
+
+async def _get(admin: Admin) -> Account:
+    account = await admin.directory.get(_login(admin))
+    if account is None:
+        raise CliError(f"no account {admin.args.login!r}")
+    return account
+
+
+async def _set_status(admin: Admin, status: AccountStatus, action: str, **kwargs: Any) -> None:
+    account = await _get(admin)
+    account = await admin.directory.set_status(
+        account.login, status, actor=admin.actor, now=utc_now(), **kwargs
+    )
+    admin.record(action, account, detail=kwargs.get("reason") or None)
+    extra = f" (separated {account.separation_date})" if account.separation_date else ""
+    print(f"{account.login} is now {account.status.value}{extra}")
+
+
+def _describe(account: Account) -> list[tuple[str, str]]:
+    rows = [
+        ("login", account.login),
+        ("address", account.address),
+        ("aliases", ", ".join(account.aliases) or "-"),
+        ("kind", account.kind.value),
+        ("status", account.status.value),
+    ]
+    if account.status_reason:
+        rows.append(("reason", account.status_reason))
+    if account.status_actor:
+        rows.append(("changed by", account.status_actor))
+    if account.status_since:
+        rows.append(("since", account.status_since.isoformat(timespec="seconds")))
+    if account.separation_date:
+        rows.append(("separation date", account.separation_date.isoformat()))
+    rows.append(("unit", account.unit or "-"))
+    if account.kind is AccountKind.ROLE:
+        rows.append(("responsible", account.responsible or "-"))
+        rows.append(("delegates", ", ".join(account.delegates) or "-"))
+    rows.append(("smtp", "enabled" if account.smtp_enabled else "disabled"))
+    rows.append(("imap", "enabled" if account.imap_enabled else "disabled"))
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""One TOML file -> typed, frozen settings. Every default works embedded.
+
+Relative paths are resolved against the working directory the server was
+started in, so `mailserver serve` with no file keeps everything under ./var.
+Each section of the file is one dataclass below; `docs/configuration.md`
+documents every field (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from policy.settings import PolicySettings
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or of the wrong type; `key` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    # Name of this node in the policy log (defaults to the host name).
+    node: str = field(default_factory=socket.gethostname)
+    # Host name announced in SMTP greetings and Received: headers.
+    hostname: str = field(default_factory=socket.getfqdn)
+    # Everything the server writes lives below this directory.
+    data_dir: Path = Path("var")
+    # Domains served locally besides those of the accounts in the directory.
+    local_domains: tuple[str, ...] = ()
+    # Seconds SIGTERM waits for in-flight transactions before closing sessions.
+    shutdown_grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    listen: str = "127.0.0.1"
+    # Message submission with STARTTLS (RFC 6409); 587 in production.
+    submission_port: int = 2587
+    # Message submission over implicit TLS (RFC 8314); 465 in production.
+    submissions_port: int = 2465
+    # Largest message accepted, in bytes (advertised with SIZE).
+    max_message_size: int = 36_700_160
+    max_recipients: int = 100
+    # Seconds a session may stay silent before it is closed.
+    timeout_seconds: float = 300.0
+    # Seconds an account snapshot may be reused within a session (0: read at every command).
+    account_staleness_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    # PEM certificate chain and key; generated self-signed into data_dir/certs when empty.
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # Oldest protocol accepted: "TLSv1.2" or "TLSv1.3".
+    min_version: str = "TLSv1.2"
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    # "sqlite" is the embedded directory.
+    backend: str = "sqlite"
+    # SQLite database file (relative to data_dir).
+    sqlite_path: Path = Path("directory.sqlite3")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    # argon2id cost for new password hashes (OWASP: 19 MiB, 2 passes).
+    argon2_memory_kib: int = 19_456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    # Verified-credential cache: entries and their lifetime. 0 entries disables it.
+    cache_size: int = 10_000
+    cache_ttl_seconds: float = 300.0
+    # Pause before answering a failed login (slows password guessing, as Dovecot does).
+    failure_delay_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    # Root of the mailboxes (relative to data_dir): <root>/<domain>/<user>/Maildir.
+    mail_root: Path = Path("mail")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    # Directory of the policy log (relative to data_dir); policy.log, rotated daily.
+    directory: Path = Path("log")
+    # Days rotated files are kept; the Computer Crime Act asks for at least 90.
+    retention_days: int = 90
+    # Level of the server's own diagnostic messages on stderr.
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class MessageSettings:
+    # Languages of user-facing refusals, in order; each is one reply line.
+    languages: tuple[str, ...] = ("en", "th")
+    # How users reach the administrators; ends every refusal.
+    contact_en: str = "the Database Section mail administrators"
+    contact_th: str = "ผู้ดูแลระบบ ฝ่ายฐานข้อมูล"
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    messages: MessageSettings = field(default_factory=MessageSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+
+    # Resolved paths: everything relative hangs off server.data_dir.
+    def path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.server.data_dir / relative
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def cert_dir(self) -> Path:
+        return self.server.data_dir / "certs"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.path(self.log.directory)
+
+    @property
+    def mail_root(self) -> Path:
+        return self.path(self.store.mail_root)
+
+    @property
+    def directory_db(self) -> Path:
+        return self.path(self.directory.sqlite_path)
+
+
+def load(path: Path | None, *, base: Path | None = None) -> Settings:
+    """Read `path` (or nothing: all defaults) into `Settings`; raise ConfigError on a bad key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    settings = _build(Settings, raw, "")
+    data_dir = settings.server.data_dir
+    if not data_dir.is_absolute():
+        data_dir = (base or Path.cwd()) / data_dir
+    return dataclasses.replace(
+        settings, server=dataclasses.replace(settings.server, data_dir=data_dir)
+    )
+
+
+def validate(settings: Settings) -> list[ConfigError]:
+    """Checks that need more than one value's type; empty when the settings make sense."""
+    errors: list[ConfigError] = []
+    ports = {"smtp.submission_port": settings.smtp.submission_port}
+    ports["smtp.submissions_port"] = settings.smtp.submissions_port
+    for key, port in ports.items():
+        if not 0 <= port <= 65535:
+            errors.append(ConfigError(key, f"{port} is not a TCP port"))
+    if settings.log.retention_days < 90:
+        errors.append(ConfigError("log.retention_days", "must be at least 90 (Computer Crime Act)"))
+    if settings.tls.min_version not in ("TLSv1.2", "TLSv1.3"):
+        errors.append(ConfigError("tls.min_version", 'must be "TLSv1.2" or "TLSv1.3"'))
+    if (settings.tls.cert_file is None) != (settings.tls.key_file is None):
+        errors.append(ConfigError("tls.cert_file", "cert_file and key_file go together"))
+    if settings.directory.backend != "sqlite":
+        errors.append(ConfigError("directory.backend", 'only "sqlite" is available'))
+    if settings.policy.departed_grace_months < 0:
+        errors.append(ConfigError("policy.departed_grace_months", "must not be negative"))
+    for lang in settings.messages.languages:
+        if lang not in ("en", "th"):
+            errors.append(ConfigError("messages.languages", f"unknown language {lang!r}"))
+    if settings.smtp.max_message_size < 1024:
+        errors.append(ConfigError("smtp.max_message_size", "must be at least 1024 bytes"))
+    if settings.smtp.max_recipients < 1:
+        errors.append(ConfigError("smtp.max_recipients", "must be at least 1"))
+    return errors
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix or "(top level)", "expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(_join(prefix, key), "unknown setting")
+    values = {}
+    for name in names:
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], _join(prefix, name))
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(key, "expected a list")
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_convert(item, v, key) for v in value)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in hint)
+            raise ConfigError(key, f"must be one of {allowed}") from None
+    if hint is Path:
+        if not isinstance(value, str):
+            raise ConfigError(key, "expected a path (string)")
+        return Path(value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, "expected a number")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, "expected a whole number")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, "expected true or false")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, "expected a string")
+        return value
+    raise ConfigError(key, f"unsupported setting type {hint!r}")
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def documented_keys() -> list[str]:
+    """Every `section.key` a config file may set (for the docs test and check-config)."""
+    hints = typing.get_type_hints(Settings)
+    return [
+        f"{section.name}.{f.name}"
+        for section in dataclasses.fields(Settings)
+        for f in dataclasses.fields(hints[section.name])
+    ]

@@ -1,0 +1,117 @@
+"""`mailserver serve`: start the listeners, report what started, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from mailserver import tls
+from mailserver.app import Services, build_services
+from mailserver.config import Settings
+from mailserver.smtp.submission import SubmissionHandler, SubmissionServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Listener:
+    name: str
+    server: asyncio.Server
+
+    @property
+    def address(self) -> str:
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The listeners' TLS context: the configured certificate, or a generated one."""
+    cert, key = settings.tls.cert_file, settings.tls.key_file
+    if cert is None or key is None:
+        cert, key = tls.ensure_self_signed(settings.cert_dir, settings.server.hostname)
+    return tls.server_context(settings.path(cert), settings.path(key), settings.tls.min_version)
+
+
+async def start_submission(
+    services: Services, context: ssl.SSLContext
+) -> tuple[SubmissionHandler, list[Listener]]:
+    """Bind 587-style (STARTTLS required before AUTH) and 465-style (implicit TLS) listeners."""
+    settings = services.settings
+    handler = SubmissionHandler(services)
+    loop = asyncio.get_running_loop()
+    common = dict(
+        data_size_limit=settings.smtp.max_message_size,
+        enable_SMTPUTF8=True,
+        hostname=settings.server.hostname,
+        ident="mailserver",
+        timeout=settings.smtp.timeout_seconds,
+        auth_required=True,
+        loop=loop,
+    )
+
+    def starttls_session() -> SubmissionServer:
+        return SubmissionServer(
+            handler, tls_context=context, require_starttls=True, auth_require_tls=True, **common
+        )
+
+    def implicit_tls_session() -> SubmissionServer:
+        # The whole connection is TLS, so aiosmtpd's STARTTLS-based check does not apply;
+        # the auth methods still refuse any session that is not encrypted.
+        return SubmissionServer(handler, auth_require_tls=False, **common)
+
+    listen = settings.smtp.listen
+    submission = await loop.create_server(starttls_session, listen, settings.smtp.submission_port)
+    submissions = await loop.create_server(
+        implicit_tls_session, listen, settings.smtp.submissions_port, ssl=context
+    )
+    return handler, [
+        Listener("submission (STARTTLS)", submission),
+        Listener("submissions (implicit TLS)", submissions),
+    ]
+
+
+async def drain(handler: SubmissionHandler, listeners: list[Listener], grace: float) -> None:
+    """Stop accepting, let transactions in flight finish (up to `grace` s), then close."""
+    handler.draining = True
+    for listener in listeners:
+        listener.server.close()
+    deadline = time.monotonic() + grace
+    while any(c.in_transaction for c in handler.connections) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for connection in list(handler.connections):
+        if connection.transport is not None:
+            connection.transport.write(b"421 4.3.2 Service shutting down\r\n")
+            connection.transport.close()
+    for listener in listeners:
+        await listener.server.wait_closed()
+
+
+async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    services = build_services(settings)
+    context = tls_context(settings)
+    handler, listeners = await start_submission(services, context)
+    services.log.write("start", detail="listeners: " + ", ".join(x.address for x in listeners))
+    print(f"mailserver started on node {settings.server.node}", file=out)
+    for listener in listeners:
+        print(f"  {listener.name:<28} {listener.address}", file=out)
+    print(f"  data directory               {settings.data_dir}", file=out)
+    print(f"  policy log                   {services.log.path}", file=out)
+    if not await services.directory.list_accounts():
+        print("No accounts yet. Add the first one in another terminal:", file=out)
+        print("  mailserver account add alice@example.org", file=out)
+    out.flush()
+    await stop.wait()
+    print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
+    await drain(handler, listeners, settings.server.shutdown_grace_seconds)
+    services.log.write("stop")
+    await services.close()

@@ -1,0 +1,1 @@
+"""SMTP on aiosmtpd: the submission listeners (587 STARTTLS, 465 implicit TLS)."""

@@ -1,0 +1,479 @@
+"""Message submission (RFC 6409) on aiosmtpd: AUTH, then the policy at every step.
+
+The handler stays thin: it gathers facts (a fresh account snapshot, the
+envelope, the From: header), asks `policy.decide`, writes the decision to
+the policy log and answers. Passwords live only in local variables of the
+auth methods; they are never logged, stored or echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import email.utils
+import logging
+import secrets
+import time
+import weakref
+from base64 import b64decode
+from collections.abc import Iterable
+from typing import Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+
+from mailserver.app import Services
+from mailserver.directory import DirectoryUnavailable
+from mailserver.smtp import delivery
+from mailserver.smtp.replies import reply
+from policy import decide
+from policy.engine import bad_credentials, directory_unavailable
+from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
+
+
+def new_id() -> str:
+    """A short random identifier for sessions and messages (log correlation)."""
+    return secrets.token_hex(6).upper()
+
+
+class SubmissionSession(Session):
+    """aiosmtpd's session plus what the policy log needs."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sid: str | None = None) -> None:
+        super().__init__(loop)
+        self.sid = sid or new_id()
+        self.login: str | None = None
+        self.account: Account | None = None
+        self.account_read_at = 0.0
+        self.tls_version: str | None = None
+
+
+class LocalEnvelope(Envelope):
+    """aiosmtpd's envelope plus the account each accepted recipient resolves to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipients: dict[str, Account] = {}
+
+
+class SubmissionServer(SMTP):
+    """One client connection. Keeps the session id across STARTTLS and reports its lifetime."""
+
+    session: SubmissionSession | None
+    envelope: LocalEnvelope | None
+
+    def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.submission = handler
+
+    def _create_session(self) -> SubmissionSession:
+        previous = self.session
+        return SubmissionSession(self.loop, previous.sid if previous else None)
+
+    def _create_envelope(self) -> LocalEnvelope:
+        return LocalEnvelope()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        assert self.session is not None
+        ssl_object = transport.get_extra_info("ssl_object")
+        self.session.tls_version = ssl_object.version() if ssl_object else None
+        if first:
+            self.submission.connected(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.submission.disconnected(self)
+        super().connection_lost(error)
+
+    @property
+    def encrypted(self) -> bool:
+        return (
+            self.transport is not None and self.transport.get_extra_info("ssl_object") is not None
+        )
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.envelope is not None and self.envelope.mail_from is not None
+
+
+class SubmissionHandler:
+    """aiosmtpd hooks for the submission listeners (587 and 465)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.connections: weakref.WeakSet[SubmissionServer] = weakref.WeakSet()
+        self.draining = False
+
+    # --- connection life --------------------------------------------------
+
+    def connected(self, server: SubmissionServer) -> None:
+        self.connections.add(server)
+        self._log(server, "connect")
+
+    def disconnected(self, server: SubmissionServer) -> None:
+        if server in self.connections:
+            self.connections.discard(server)
+            self._log(server, "disconnect")
+
+    # --- AUTH (RFC 4954) ---------------------------------------------------
+
+    async def auth_PLAIN(self, server: SubmissionServer, args: list[str]) -> AuthResult:
+        """SASL PLAIN (RFC 4616): authzid NUL authcid NUL password, initial response or not."""
+        if not server.encrypted:
+            return AuthResult(success=False, handled=False, message=ENCRYPTION_REQUIRED)
+        if len(args) == 2:
+            raw = b"" if args[1] == "=" else _b64(args[1])
+        else:
+            challenged = await server.challenge_auth("")
+            if challenged is MISSING:
+                return AuthResult(success=False, handled=True)
+            raw = challenged
+        parts = raw.split(b"\0") if raw is not None else []
+        if len(parts) != 3:
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Malformed PLAIN response"
+            )
+        authzid, login, password = parts
+        if authzid and authzid != login:
+            # No proxy authorisation: a login may only act as itself.
+            return AuthResult(success=False, handled=False, message=_bad_credentials_reply())
+        return await self._authenticate(server, login, password, "PLAIN")
+
+    async def auth_LOGIN(self, server: SubmissionServer, args: list[str]) -> AuthResult:
+        """The LOGIN mechanism Outlook still uses: user name and password, each base64."""
+        if not server.encrypted:
+            return AuthResult(success=False, handled=False, message=ENCRYPTION_REQUIRED)
+        if len(args) == 2:
+            login = _b64(args[1])
+            if login is None:
+                return AuthResult(
+                    success=False, handled=False, message="501 5.5.2 Cannot decode base64"
+                )
+        else:
+            challenged = await server.challenge_auth(SMTP.AuthLoginUsernameChallenge)
+            if challenged is MISSING:
+                return AuthResult(success=False, handled=True)
+            login = challenged
+        password = await server.challenge_auth(SMTP.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        return await self._authenticate(server, login, password, "LOGIN")
+
+    async def _authenticate(
+        self, server: SubmissionServer, login_raw: bytes, password_raw: bytes, mechanism: str
+    ) -> AuthResult:
+        session = _session(server)
+        try:
+            login = login_raw.decode("utf-8").strip()
+            password = password_raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Credentials must be UTF-8"
+            )
+        account: Account | None = None
+        try:
+            account = await self.services.authenticator.authenticate(login, password)
+            if account is None:
+                decision = bad_credentials()
+            else:
+                decision = await self._decide(account, Request(Action.LOGIN, Service.SMTP))
+        except DirectoryUnavailable:
+            decision = directory_unavailable(Action.LOGIN)
+        del password
+        self._log(
+            server,
+            "auth",
+            decision=decision,
+            login=login,
+            account=account.login if account else None,
+            mechanism=mechanism,
+        )
+        if decision.verdict is Verdict.ALLOW and account is not None:
+            session.login = account.login
+            session.account = account
+            session.account_read_at = time.monotonic()
+            return AuthResult(success=True, auth_data=account.login)
+        if decision.verdict is Verdict.DENY and account is None:
+            await asyncio.sleep(self.services.settings.auth.failure_delay_seconds)
+        return AuthResult(success=False, handled=False, message=self._refusal(decision))
+
+    # --- the transaction ----------------------------------------------------
+
+    async def handle_MAIL(
+        self,
+        server: SubmissionServer,
+        session: SubmissionSession,
+        envelope: LocalEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.draining:
+            return SHUTTING_DOWN
+        sender = "" if address == "<>" else address
+        decision = await self._check_sender(session, sender, ())
+        self._log(server, "mail", decision=decision, sender=sender)
+        if not decision.allowed:
+            return self._refusal(decision)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(
+        self,
+        server: SubmissionServer,
+        session: SubmissionSession,
+        envelope: LocalEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        limits = self.services.settings.smtp
+        if len(envelope.rcpt_tos) >= limits.max_recipients:
+            self._log(
+                server,
+                "rcpt",
+                result="deny",
+                reason="too_many_recipients",
+                recipients=[address],
+                code="452 4.5.3",
+            )
+            return f"452 4.5.3 Too many recipients (at most {limits.max_recipients} per message)"
+        # The sender is judged again with a fresh snapshot: a suspension between
+        # MAIL and RCPT takes effect here.
+        decision = await self._check_sender(session, envelope.mail_from or "", ())
+        if decision.allowed:
+            decision, recipient = await self._check_recipient(address)
+        else:
+            recipient = None
+        self._log(
+            server, "rcpt", decision=decision, sender=envelope.mail_from, recipients=[address]
+        )
+        if not decision.allowed:
+            return self._refusal(decision)
+        if recipient is None:
+            return self._refusal(decision)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.recipients[address] = recipient
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(
+        self, server: SubmissionServer, session: SubmissionSession, envelope: LocalEnvelope
+    ) -> str:
+        content = envelope.original_content or b""
+        headers = delivery.parse_headers(content)
+        from_addresses = tuple(a for _, a in email.utils.getaddresses(headers.get_all("From", [])))
+        decision = await self._check_sender(session, envelope.mail_from or "", from_addresses)
+        message_id = (headers.get("Message-ID") or "").strip() or None
+        mail_fields = {
+            "sender": envelope.mail_from,
+            "recipients": list(envelope.rcpt_tos),
+            "size": len(content),
+            "message_id": message_id,
+        }
+        if not decision.allowed:
+            self._log(server, "data", decision=decision, status="rejected", **mail_fields)
+            return self._refusal(decision)
+        queue_id = new_id()
+        trace = delivery.trace_headers(
+            headers,
+            sender=envelope.mail_from or "",
+            helo=session.host_name or "unknown",
+            client_ip=_peer(server)[0],
+            hostname=self.services.settings.server.hostname,
+            queue_id=queue_id,
+            tls_version=session.tls_version,
+            utf8=envelope.smtp_utf8,
+            now=self.services.clock(),
+            recipients=envelope.rcpt_tos,
+        )
+        message_id = message_id or delivery.added_message_id(trace)
+        mail_fields["message_id"] = message_id
+        mailboxes = _unique_mailboxes(envelope.recipients.values())
+        try:
+            await asyncio.to_thread(self._deliver, mailboxes, trace + content)
+        except OSError as exc:
+            log.error("delivery of %s failed: %s", queue_id, exc)
+            self._log(
+                server,
+                "data",
+                decision=None,
+                result="tempfail",
+                status="deferred",
+                queue_id=queue_id,
+                detail=type(exc).__name__,
+                **mail_fields,
+            )
+            return "451 4.3.0 Could not store the message; please try again later"
+        for address, account in envelope.recipients.items():
+            self._log(
+                server,
+                "deliver",
+                result="allow",
+                status="delivered",
+                queue_id=queue_id,
+                sender=envelope.mail_from,
+                recipients=[address],
+                account=account.login,
+                size=len(content),
+                message_id=message_id,
+            )
+        self._log(
+            server, "data", decision=decision, status="accepted", queue_id=queue_id, **mail_fields
+        )
+        return f"250 2.0.0 Ok: delivered as {queue_id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Never show internal errors to the client (aiosmtpd's default echoes them)."""
+        log.error("SMTP session error", exc_info=error)
+        return INTERNAL_ERROR
+
+    # --- facts for the policy -------------------------------------------------
+
+    async def _fresh_account(self, session: SubmissionSession) -> Account | None:
+        """The session's account, re-read unless the snapshot is within the staleness bound."""
+        bound = self.services.settings.smtp.account_staleness_seconds
+        if session.account is None or time.monotonic() - session.account_read_at >= bound:
+            session.account = await self.services.directory.get(session.login or "")
+            session.account_read_at = time.monotonic()
+        return session.account
+
+    async def _check_sender(
+        self, session: SubmissionSession, sender: str, header_from: tuple[str, ...]
+    ) -> Decision:
+        try:
+            account = await self._fresh_account(session)
+            if account is None:
+                return bad_credentials()
+            directory = self.services.directory
+            owners = []
+            for address in {sender, *header_from} - {""}:
+                if address.lower() not in account.sendable_addresses:
+                    owner = await directory.find_by_address(address)
+                    if owner is not None:
+                        owners.append(owner)
+            request = Request(
+                Action.SEND,
+                Service.SMTP,
+                sender=sender,
+                header_from=header_from,
+                sender_owners=tuple(owners),
+            )
+            return await self._decide(account, request)
+        except DirectoryUnavailable:
+            return directory_unavailable(Action.SEND)
+
+    async def _check_recipient(self, address: str) -> tuple[Decision, Account | None]:
+        """Local recipients only, for now: the queue issue adds relaying to other domains."""
+        _, _, domain = address.rpartition("@")
+        if not domain:
+            return _local_refusal(550, "5.1.3", "recipient_syntax"), None
+        try:
+            if domain.lower() not in await self.services.local_domains():
+                return _local_refusal(451, "4.4.0", "remote_not_enabled"), None
+            account = await self.services.directory.find_by_address(address)
+            if account is None:
+                return _local_refusal(550, "5.1.1", "unknown_recipient"), None
+            decision = await self._decide(account, Request(Action.RECEIVE, Service.SMTP))
+        except DirectoryUnavailable:
+            return directory_unavailable(Action.RECEIVE), None
+        return decision, account
+
+    async def _decide(self, account: Account, request: Request) -> Decision:
+        """Run the policy with the role-mailbox facts it needs filled in."""
+        role = (
+            account
+            if account.kind is AccountKind.ROLE
+            else next((o for o in request.sender_owners if o.kind is AccountKind.ROLE), None)
+        )
+        if role is not None and role.responsible:
+            responsible = await self.services.directory.get(role.responsible)
+            request = Request(
+                request.action,
+                request.service,
+                sender=request.sender,
+                header_from=request.header_from,
+                sender_owners=request.sender_owners,
+                role_responsible=responsible,
+            )
+        return decide(account, request, self.services.clock(), self.services.settings.policy)
+
+    # --- output ---------------------------------------------------------------
+
+    def _refusal(self, decision: Decision) -> str:
+        return reply(
+            decision.smtp_code, decision.enhanced_code, self.services.user_message(decision)
+        )
+
+    def _log(
+        self,
+        server: SubmissionServer,
+        event: str,
+        *,
+        decision: Decision | None = None,
+        **fields: Any,
+    ) -> None:
+        session = server.session
+        ip, port = _peer(server)
+        record: dict[str, Any] = {
+            "session": session.sid if session else None,
+            "protocol": "smtp",
+            "client_ip": ip,
+            "client_port": port,
+            "tls": session.tls_version if session else None,
+            "login": session.login if session else None,
+        }
+        if decision is not None:
+            record.update(
+                rule=decision.rule_id,
+                reason=decision.reason,
+                result=decision.verdict.value,
+                code=f"{decision.smtp_code} {decision.enhanced_code}",
+            )
+        record.update(fields)
+        self.services.log.write(event, **record)
+
+    def _deliver(self, mailboxes: list[Account], message: bytes) -> None:
+        for account in mailboxes:
+            self.services.store.deliver(account.address, message)
+
+
+def _session(server: SubmissionServer) -> SubmissionSession:
+    assert server.session is not None
+    return server.session
+
+
+def _peer(server: SubmissionServer) -> tuple[str | None, int | None]:
+    peer = server.session.peer if server.session else None
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return str(peer[0]), int(peer[1])
+    return None, None
+
+
+def _b64(text: str) -> bytes | None:
+    try:
+        return b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _bad_credentials_reply() -> str:
+    return "535 5.7.8 Authentication credentials invalid"
+
+
+def _local_refusal(code: int, enhanced: str, reason: str) -> Decision:
+    verdict = Verdict.TEMPFAIL if code < 500 else Verdict.DENY
+    return Decision(verdict, "recipient", reason, code, enhanced)
+
+
+def _unique_mailboxes(accounts: Iterable[Account]) -> list[Account]:
+    """One copy per mailbox, however many of its addresses were named (aliases)."""
+    seen: dict[str, Account] = {}
+    for account in accounts:
+        seen.setdefault(account.login, account)
+    return list(seen.values())

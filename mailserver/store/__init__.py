@@ -1,0 +1,1 @@
+"""Mailbox storage. `maildir.MaildirStore` is the built-in, Dovecot-compatible store."""

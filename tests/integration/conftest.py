@@ -1,0 +1,182 @@
+"""Fixtures that start the real `mailserver` on free loopback ports in a temp directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_tool(name: str) -> str:
+    """Path of a peer program; `make test` installs them, so a missing one fails the test."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run `make test` (it installs the test peers)")
+    return path
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """Clients in the tests accept the server's generated self-signed certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def login_once(smtp: smtplib.SMTP, login: str, password: str) -> None:
+    """One AUTH PLAIN attempt (smtplib.login would retry with every other mechanism)."""
+    smtp.ehlo_or_helo_if_needed()
+    smtp.user, smtp.password = login, password
+    smtp.auth("PLAIN", smtp.auth_plain)
+
+
+@dataclass
+class MailServer:
+    """A running `mailserver serve` subprocess and the means to administer it."""
+
+    root: Path
+    config: Path
+    submission_port: int
+    submissions_port: int
+    process: subprocess.Popen[bytes] | None = None
+    stderr_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stderr_path = self.root / "server.stderr"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "var"
+
+    def start(self) -> None:
+        with self.stderr_path.open("ab") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mailserver.cli", "--config", str(self.config), "serve"],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=self.root,
+            )
+        deadline = time.monotonic() + 20
+        for port in (self.submission_port, self.submissions_port):
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"mailserver exited: {self.stderr_path.read_text()}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("mailserver did not start listening") from None
+                    time.sleep(0.05)
+
+    def stop(self, timeout: float = 20) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def cli(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "mailserver.cli", "--config", str(self.config), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"mailserver {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def add_account(self, login: str, *extra: str, password: str = PASSWORD) -> None:
+        self.cli("account", "add", login, "--password-stdin", *extra, input=password + "\n")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        path = self.data_dir / "log" / "policy.log"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    def maildir_messages(self, address: str) -> list[Path]:
+        local, _, domain = address.partition("@")
+        new = self.data_dir / "mail" / domain / local / "Maildir" / "new"
+        return sorted(new.iterdir()) if new.exists() else []
+
+
+def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, int, int]:
+    submission, submissions = free_port(), free_port()
+    settings: dict[str, dict[str, Any]] = {
+        "server": {
+            "data_dir": str(root / "var"),
+            "node": "test-node",
+            "hostname": "mail.test.example",
+            "shutdown_grace_seconds": 10,
+        },
+        "smtp": {"submission_port": submission, "submissions_port": submissions},
+        "auth": {"argon2_memory_kib": 1024, "argon2_time_cost": 1, "failure_delay_seconds": 0.05},
+    }
+    for name, values in sections.items():
+        settings.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in settings.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    path = root / "mailserver.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, submission, submissions
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Any]:
+    """Factory: `make_server(smtp={...})` starts a server with extra settings."""
+    servers: list[MailServer] = []
+
+    def factory(**sections: dict[str, Any]) -> MailServer:
+        root = tmp_path / f"server{len(servers)}"
+        root.mkdir()
+        config, submission, submissions = write_config(root, **sections)
+        server = MailServer(root, config, submission, submissions)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield factory
+    for server in servers:
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
+
+
+@pytest.fixture
+def server(make_server: Any) -> MailServer:
+    """A running server with alice and bob, both active, in bangkok.go.th."""
+    mail = make_server()
+    mail.add_account("alice@bangkok.go.th")
+    mail.add_account("bob@bangkok.go.th")
+    return mail
