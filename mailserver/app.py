@@ -68,9 +68,13 @@ def open_directory(settings: Settings) -> SqliteDirectory:
     return SqliteDirectory(settings.directory_db, password_hasher(settings))
 
 
-def open_log(settings: Settings) -> PolicyLog:
+def open_log(settings: Settings, *, server: bool = False) -> PolicyLog:
+    """The policy log; the server gzips rotated days in a thread, off the event loop."""
     return PolicyLog(
-        settings.log_dir, node=settings.server.node, retention_days=settings.log.retention_days
+        settings.log_dir,
+        node=settings.server.node,
+        retention_days=settings.log.retention_days,
+        compress_in_background=server,
     )
 
 
@@ -80,4 +84,4 @@ def build_services(settings: Settings) -> Services:
         directory, size=settings.auth.cache_size, ttl_seconds=settings.auth.cache_ttl_seconds
     )
     store = MaildirStore(settings.mail_root, settings.server.hostname)
-    return Services(settings, directory, authenticator, open_log(settings), store)
+    return Services(settings, directory, authenticator, open_log(settings, server=True), store)

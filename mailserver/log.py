@@ -122,8 +122,13 @@ class PolicyLog:
         node: str,
         retention_days: int = MIN_RETENTION_DAYS,
         clock: Callable[[], datetime] = _utcnow,
+        compress_in_background: bool = False,
     ) -> None:
-        """Open (creating if needed) `directory`/policy.log, rotating a stale one first."""
+        """Open (creating if needed) `directory`/policy.log, rotating a stale one first.
+
+        With `compress_in_background`, a rotation triggered by a write only renames the
+        file (fast) and a thread gzips it, so the event loop never waits for a day's gzip.
+        """
         if retention_days < MIN_RETENTION_DAYS:
             raise ValueError(
                 f"retention_days must be at least {MIN_RETENTION_DAYS} (Computer Crime Act)"
@@ -135,6 +140,9 @@ class PolicyLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._file: TextIO | None = None
+        self._background = compress_in_background
+        self._compress_lock = threading.RLock()
+        self._compressors: list[threading.Thread] = []
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._compress_leftovers()
@@ -204,12 +212,15 @@ class PolicyLog:
         for path in sorted(self.directory.iterdir()):
             day = rotated_day(path)
             if day is not None and day < oldest_kept and path.is_file():
-                path.unlink()
+                path.unlink(missing_ok=True)
                 deleted.append(path)
         return deleted
 
     def close(self) -> None:
-        """Flush and close policy.log; a later write reopens it."""
+        """Flush and close policy.log (after any background gzip); a later write reopens it."""
+        for thread in self._compressors:
+            thread.join()
+        self._compressors.clear()
         with self._lock:
             if self._file is not None:
                 self._file.close()
@@ -256,9 +267,22 @@ class PolicyLog:
                 self._compress(plain)
             os.replace(self.path, plain)
             _fsync_dir(self.directory)
+            if self._background:
+                self._day = today
+                thread = threading.Thread(
+                    target=self._compress_and_prune, args=(plain,), name="policy-log-gzip"
+                )
+                self._compressors = [t for t in self._compressors if t.is_alive()] + [thread]
+                thread.start()
+                return
             self._compress(plain)
         self._day = today
         self.prune()
+
+    def _compress_and_prune(self, plain: Path) -> None:
+        with self._compress_lock:
+            self._compress(plain)
+            self.prune()
 
     def _compress_leftovers(self) -> None:
         for path in sorted(self.directory.iterdir()):
@@ -267,6 +291,12 @@ class PolicyLog:
 
     def _compress(self, plain: Path) -> None:
         """gzip `plain` into `plain`.gz (appending a member if that exists), then remove it."""
+        with self._compress_lock:
+            self._compress_locked(plain)
+
+    def _compress_locked(self, plain: Path) -> None:
+        if not plain.exists():  # another thread got there first
+            return
         target = plain.with_name(plain.name + ".gz")
         tmp = plain.with_name(plain.name + ".gz.tmp")
         with open(tmp, "wb") as raw:

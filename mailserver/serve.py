@@ -92,6 +92,13 @@ async def drain(handler: SubmissionHandler, listeners: list[Listener], grace: fl
         await listener.server.wait_closed()
 
 
+async def rotate_daily(services: Services, every: float = 30.0) -> None:
+    """Rotate the policy log soon after UTC midnight even when no line is written then."""
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(services.log.rotate_if_due)
+
+
 async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,7 +117,9 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         print("No accounts yet. Add the first one in another terminal:", file=out)
         print("  mailserver account add alice@example.org", file=out)
     out.flush()
+    rotation = asyncio.create_task(rotate_daily(services))
     await stop.wait()
+    rotation.cancel()
     print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
     await drain(handler, listeners, settings.server.shutdown_grace_seconds)
     services.log.write("stop")

@@ -64,6 +64,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_DIRECTORY_UNAVAILABLE: (
             "The account service is temporarily unavailable; please try again later."
         ),
+        rules.REASON_UNKNOWN_RECIPIENT: "There is no mailbox {address} here.",
+        rules.REASON_RECIPIENT_SYNTAX: "{address} is not a complete e-mail address.",
+        rules.REASON_REMOTE_NOT_ENABLED: (
+            "This server does not yet deliver to other domains ({address}); try again later."
+        ),
+        rules.REASON_TOO_MANY_RECIPIENTS: (
+            "A message may have at most {limit} recipients; send it in several parts."
+        ),
         "_reason_part": " (reason: {reason})",
         "_separation_part": " (since {separation_date})",
         "_contact": " For help, contact {contact}.",
@@ -105,6 +113,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_SERVICE_DISABLED: "บัญชีของท่านไม่ได้รับอนุญาตให้ใช้บริการ {service}",
         rules.REASON_BAD_CREDENTIALS: "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง",
         rules.REASON_DIRECTORY_UNAVAILABLE: ("ระบบบัญชีผู้ใช้ขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งภายหลัง"),
+        rules.REASON_UNKNOWN_RECIPIENT: "ไม่มีกล่องจดหมาย {address} ในระบบนี้",
+        rules.REASON_RECIPIENT_SYNTAX: "{address} ไม่ใช่ที่อยู่อีเมลที่สมบูรณ์",
+        rules.REASON_REMOTE_NOT_ENABLED: (
+            "ระบบนี้ยังไม่ส่งอีเมลไปยังโดเมนอื่น ({address}) กรุณาลองใหม่อีกครั้งภายหลัง"
+        ),
+        rules.REASON_TOO_MANY_RECIPIENTS: ("อีเมลหนึ่งฉบับมีผู้รับได้ไม่เกิน {limit} ราย กรุณาแบ่งส่งเป็นหลายฉบับ"),
         "_reason_part": " (เหตุผล: {reason})",
         "_separation_part": " (ตั้งแต่วันที่ {separation_date})",
         "_contact": " หากต้องการความช่วยเหลือ กรุณาติดต่อ {contact}",

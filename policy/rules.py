@@ -44,6 +44,7 @@ RULE_HEADER_FROM = "header-from-owned"
 RULE_ALLOW = "allow"
 RULE_AUTH = "auth"
 RULE_FAIL_CLOSED = "fail-closed"
+RULE_RECIPIENT = "recipient"  # checks on RCPT TO made by the SMTP side (address, limits)
 
 # --- reason codes -----------------------------------------------------------------------
 REASON_OK = "ok"
@@ -61,6 +62,10 @@ REASON_HEADER_FROM_NOT_OWNED = "header_from_not_owned"
 REASON_SERVICE_DISABLED = "service_disabled"
 REASON_BAD_CREDENTIALS = "bad_credentials"
 REASON_DIRECTORY_UNAVAILABLE = "directory_unavailable"
+REASON_UNKNOWN_RECIPIENT = "unknown_recipient"
+REASON_RECIPIENT_SYNTAX = "recipient_syntax"
+REASON_REMOTE_NOT_ENABLED = "remote_not_enabled"
+REASON_TOO_MANY_RECIPIENTS = "too_many_recipients"
 
 # --- reply codes (SMTP code, RFC 3463 / RFC 5248 enhanced code) --------------------------
 ALLOW_CODES: dict[Action, tuple[int, str]] = {

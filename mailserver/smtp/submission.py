@@ -25,7 +25,7 @@ from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
 from mailserver.smtp import delivery
 from mailserver.smtp.replies import reply
-from policy import decide
+from policy import decide, rules
 from policy.engine import bad_credentials, directory_unavailable
 from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
 
@@ -142,7 +142,16 @@ class SubmissionHandler:
         authzid, login, password = parts
         if authzid and authzid != login:
             # No proxy authorisation: a login may only act as itself.
-            return AuthResult(success=False, handled=False, message=_bad_credentials_reply())
+            decision = bad_credentials()
+            self._log(
+                server,
+                "auth",
+                decision=decision,
+                login=login.decode("utf-8", "replace"),
+                mechanism="PLAIN",
+                detail="authzid differs from authcid",
+            )
+            return AuthResult(success=False, handled=False, message=self._refusal(decision))
         return await self._authenticate(server, login, password, "PLAIN")
 
     async def auth_LOGIN(self, server: SubmissionServer, args: list[str]) -> AuthResult:
@@ -232,30 +241,23 @@ class SubmissionHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        limits = self.services.settings.smtp
-        if len(envelope.rcpt_tos) >= limits.max_recipients:
-            self._log(
-                server,
-                "rcpt",
-                result="deny",
-                reason="too_many_recipients",
-                recipients=[address],
-                code="452 4.5.3",
+        limit = self.services.settings.smtp.max_recipients
+        if len(envelope.rcpt_tos) >= limit:
+            decision = _recipient_refusal(
+                452, "4.5.3", rules.REASON_TOO_MANY_RECIPIENTS, limit=str(limit)
             )
-            return f"452 4.5.3 Too many recipients (at most {limits.max_recipients} per message)"
-        # The sender is judged again with a fresh snapshot: a suspension between
-        # MAIL and RCPT takes effect here.
-        decision = await self._check_sender(session, envelope.mail_from or "", ())
-        if decision.allowed:
-            decision, recipient = await self._check_recipient(address)
-        else:
             recipient = None
+        else:
+            # The sender is judged again with a fresh snapshot: a suspension between
+            # MAIL and RCPT takes effect here.
+            decision = await self._check_sender(session, envelope.mail_from or "", ())
+            recipient = None
+            if decision.allowed:
+                decision, recipient = await self._check_recipient(address)
         self._log(
             server, "rcpt", decision=decision, sender=envelope.mail_from, recipients=[address]
         )
-        if not decision.allowed:
-            return self._refusal(decision)
-        if recipient is None:
+        if not decision.allowed or recipient is None:
             return self._refusal(decision)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -324,7 +326,13 @@ class SubmissionHandler:
                 message_id=message_id,
             )
         self._log(
-            server, "data", decision=decision, status="accepted", queue_id=queue_id, **mail_fields
+            server,
+            "data",
+            decision=decision,
+            status="accepted",
+            code="250 2.0.0",
+            queue_id=queue_id,
+            **mail_fields,
         )
         return f"250 2.0.0 Ok: delivered as {queue_id}"
 
@@ -372,13 +380,15 @@ class SubmissionHandler:
         """Local recipients only, for now: the queue issue adds relaying to other domains."""
         _, _, domain = address.rpartition("@")
         if not domain:
-            return _local_refusal(550, "5.1.3", "recipient_syntax"), None
+            return _recipient_refusal(550, "5.1.3", rules.REASON_RECIPIENT_SYNTAX, address), None
         try:
             if domain.lower() not in await self.services.local_domains():
-                return _local_refusal(451, "4.4.0", "remote_not_enabled"), None
+                refusal = _recipient_refusal(451, "4.4.0", rules.REASON_REMOTE_NOT_ENABLED, address)
+                return refusal, None
             account = await self.services.directory.find_by_address(address)
             if account is None:
-                return _local_refusal(550, "5.1.1", "unknown_recipient"), None
+                refusal = _recipient_refusal(550, "5.1.1", rules.REASON_UNKNOWN_RECIPIENT, address)
+                return refusal, None
             decision = await self._decide(account, Request(Action.RECEIVE, Service.SMTP))
         except DirectoryUnavailable:
             return directory_unavailable(Action.RECEIVE), None
@@ -462,13 +472,13 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-def _bad_credentials_reply() -> str:
-    return "535 5.7.8 Authentication credentials invalid"
-
-
-def _local_refusal(code: int, enhanced: str, reason: str) -> Decision:
+def _recipient_refusal(
+    code: int, enhanced: str, reason: str, address: str = "", **params: str
+) -> Decision:
     verdict = Verdict.TEMPFAIL if code < 500 else Verdict.DENY
-    return Decision(verdict, "recipient", reason, code, enhanced)
+    return Decision(
+        verdict, rules.RULE_RECIPIENT, reason, code, enhanced, params={"address": address, **params}
+    )
 
 
 def _unique_mailboxes(accounts: Iterable[Account]) -> list[Account]:

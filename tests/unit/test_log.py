@@ -158,6 +158,21 @@ def test_rotation_at_utc_midnight_keeps_every_line_in_its_day(tmp_path: Path) ->
     assert [r["login"] for r in lines_of(tmp_path / "policy.log")] == ["e"]
 
 
+def test_background_compression_keeps_every_line(tmp_path: Path) -> None:
+    """The server's mode: a write after midnight only renames; a thread gzips."""
+    clock = Clock(datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC))
+    log = PolicyLog(tmp_path, node="n", clock=clock, compress_in_background=True)
+    for n in range(1000):
+        log.write("auth", login=f"u{n}")
+    clock.now = datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC)
+    log.write("auth", login="after")
+    log.close()  # waits for the gzip thread
+    assert names(tmp_path) == {"policy.log", "policy.log-20261125.gz"}
+    rotated = [r["login"] for r in lines_of(tmp_path / "policy.log-20261125.gz")]
+    assert rotated == [f"u{n}" for n in range(1000)]
+    assert [r["login"] for r in lines_of(tmp_path / "policy.log")] == ["after"]
+
+
 def test_a_clock_going_backwards_does_not_rotate(tmp_path: Path) -> None:
     clock = Clock(datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC))
     log = PolicyLog(tmp_path, node="n", clock=clock)
