@@ -61,9 +61,9 @@ async def start_submission(
         )
 
     def implicit_tls_session() -> SubmissionServer:
-        # The whole connection is TLS, so aiosmtpd's STARTTLS-based check does not apply;
-        # the auth methods still refuse any session that is not encrypted.
-        return SubmissionServer(handler, auth_require_tls=False, **common)
+        # The whole connection is TLS; SubmissionServer tells aiosmtpd so at connection_made,
+        # and the auth methods check the transport themselves as well.
+        return SubmissionServer(handler, auth_require_tls=True, **common)
 
     listen = settings.smtp.listen
     submission = await loop.create_server(starttls_session, listen, settings.smtp.submission_port)

@@ -52,6 +52,16 @@ class SubmissionSession(Session):
         self.account_read_at = 0.0
         self.tls_version: str | None = None
 
+    # aiosmtpd sets the deprecated `login_data` on every AUTH and logs a warning each
+    # time; we keep the login in `self.login` and let that attribute be a plain one.
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
 
 class LocalEnvelope(Envelope):
     """aiosmtpd's envelope plus the account each accepted recipient resolves to."""
@@ -84,6 +94,11 @@ class SubmissionServer(SMTP):
         assert self.session is not None
         ssl_object = transport.get_extra_info("ssl_object")
         self.session.tls_version = ssl_object.version() if ssl_object else None
+        if first and ssl_object is not None:
+            # Implicit TLS (RFC 8314): the connection is encrypted from the first byte.
+            # aiosmtpd only knows STARTTLS; marking the session as TLS lets its own
+            # auth_require_tls check pass and keeps STARTTLS from being offered again.
+            self._tls_protocol = transport  # type: ignore[assignment]
         if first:
             self.submission.connected(self)
 

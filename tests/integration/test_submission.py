@@ -123,6 +123,8 @@ def test_smtplib_implicit_tls_465(server: MailServer) -> None:
         refused = smtp.sendmail(ALICE, [BOB], sent)
     assert refused == {}
     assert stored_body(server, BOB).endswith(sent.replace(b"\r\n", b"\n"))
+    # A normal session leaves no warnings in the server's diagnostics.
+    assert "WARNING" not in server.stderr_path.read_text()
 
 
 async def test_aiosmtplib_starttls_delivers(server: MailServer) -> None:

@@ -1,0 +1,1 @@
+"""IMAP4rev1 (RFC 3501) server: sans-IO protocol, command handlers, asyncio front."""
