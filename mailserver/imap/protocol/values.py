@@ -10,7 +10,10 @@ Parsed command arguments and response data use the same vocabulary:
 | quoted string / literal      | `bytes` (parsed); `str` or `bytes` (responses) |
 | parenthesised list           | `list`                                  |
 | literal forced in a response | `Literal(b"...")`                       |
-| BODY[...]<..> fetch att      | `Atom` holding the whole text, e.g. Atom("BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>") |
+| BODY[...]<..> fetch att      | `Atom` holding the whole text (see below) |
+
+A fetch attribute with a section is one `Atom` with its exact text, e.g.
+`Atom("BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>")`.
 
 The serialiser chooses quoted or literal form for `str`/`bytes` by content
 (quoted when short, printable ASCII without CR/LF/NUL; literal otherwise);
