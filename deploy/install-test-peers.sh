@@ -4,7 +4,7 @@
 # starts its own server on a free loopback port in a temporary directory.
 set -eu
 
-PACKAGES="swaks"
+PACKAGES="swaks dovecot-imapd isync neomutt bsdutils"
 
 missing=""
 for pkg in $PACKAGES; do

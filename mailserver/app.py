@@ -13,7 +13,7 @@ from mailserver.directory import Directory
 from mailserver.directory.local import SqliteDirectory
 from mailserver.log import PolicyLog
 from mailserver.passwords import PasswordHasher
-from mailserver.store.maildir import MaildirStore
+from mailserver.store.mailstore import MailStore
 from policy import messages
 from policy.model import Decision
 
@@ -30,7 +30,7 @@ class Services:
     directory: Directory
     authenticator: CachingAuthenticator
     log: PolicyLog
-    store: MaildirStore
+    store: MailStore
     clock: Callable[[], dt.datetime] = utc_now
     # Local domains: the directory's plus the configured ones, re-read at most every few seconds.
     _domains: frozenset[str] = field(default=frozenset())
@@ -83,5 +83,9 @@ def build_services(settings: Settings) -> Services:
     authenticator = CachingAuthenticator(
         directory, size=settings.auth.cache_size, ttl_seconds=settings.auth.cache_ttl_seconds
     )
-    store = MaildirStore(settings.mail_root, settings.server.hostname)
+    store = MailStore(
+        settings.mail_root,
+        hostname=settings.server.hostname,
+        default_quota_bytes=settings.store.quota_bytes or None,
+    )
     return Services(settings, directory, authenticator, open_log(settings, server=True), store)

@@ -22,6 +22,7 @@ from typing import Any
 
 from mailserver import config, logtail
 from mailserver.app import open_directory, open_log, password_hasher, utc_now
+from mailserver.control import notify_account_changed
 from mailserver.directory import Directory, DirectoryError
 from mailserver.store.maildir import MailboxPathError, MaildirStore
 from policy.model import Account, AccountKind, AccountStatus
@@ -209,6 +210,8 @@ class Admin:
         self.args = args
 
     def record(self, action: str, account: Account, **fields: Any) -> None:
+        """Log the change, then tell a server running on this node so live sessions see it."""
+        told = notify_account_changed(self.settings.data_dir, account.login)
         self.log.write(
             "admin",
             actor=self.actor,
@@ -216,6 +219,7 @@ class Admin:
             account=account.login,
             result="allow",
             status=account.status.value,
+            sessions_notified=told,
             **fields,
         )
 

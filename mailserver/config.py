@@ -61,6 +61,33 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ImapSettings:
+    listen: str = "127.0.0.1"
+    # IMAP with STARTTLS (LOGINDISABLED before it); 143 in production.
+    port: int = 1143
+    # IMAP over implicit TLS; 993 in production.
+    tls_port: int = 1993
+    # Seconds after which a session's account is judged again, at the next command or in IDLE.
+    account_recheck_seconds: float = 30.0
+    # Longest command line (literals excluded), and largest literal (APPEND), in bytes.
+    max_line: int = 65_536
+    max_literal: int = 36_700_160
+    # Seconds of inactivity before logout (RFC 3501 5.4: at least 30 minutes).
+    idle_timeout_seconds: float = 1800.0
+
+
+@dataclass(frozen=True)
+class Pop3Settings:
+    listen: str = "127.0.0.1"
+    # POP3 with STLS; 110 in production.
+    port: int = 1110
+    # POP3 over implicit TLS; 995 in production.
+    tls_port: int = 1995
+    # Seconds of inactivity before the session is closed (RFC 1939: at least 10 minutes).
+    idle_timeout_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class TlsSettings:
     # PEM certificate chain and key; generated self-signed into data_dir/certs when empty.
     cert_file: Path | None = None
@@ -94,6 +121,8 @@ class AuthSettings:
 class StoreSettings:
     # Root of the mailboxes (relative to data_dir): <root>/<domain>/<user>/Maildir.
     mail_root: Path = Path("mail")
+    # Mailbox quota per account in bytes (0: unlimited); APPEND/COPY beyond it get OVERQUOTA.
+    quota_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +148,8 @@ class MessageSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    pop3: Pop3Settings = field(default_factory=Pop3Settings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -174,8 +205,14 @@ def load(path: Path | None, *, base: Path | None = None) -> Settings:
 def validate(settings: Settings) -> list[ConfigError]:
     """Checks that need more than one value's type; empty when the settings make sense."""
     errors: list[ConfigError] = []
-    ports = {"smtp.submission_port": settings.smtp.submission_port}
-    ports["smtp.submissions_port"] = settings.smtp.submissions_port
+    ports = {
+        "smtp.submission_port": settings.smtp.submission_port,
+        "smtp.submissions_port": settings.smtp.submissions_port,
+        "imap.port": settings.imap.port,
+        "imap.tls_port": settings.imap.tls_port,
+        "pop3.port": settings.pop3.port,
+        "pop3.tls_port": settings.pop3.tls_port,
+    }
     for key, port in ports.items():
         if not 0 <= port <= 65535:
             errors.append(ConfigError(key, f"{port} is not a TCP port"))

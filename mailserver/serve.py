@@ -14,6 +14,10 @@ from typing import TextIO
 from mailserver import tls
 from mailserver.app import Services, build_services
 from mailserver.config import Settings
+from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
+from mailserver.imap.server import ImapServer
+from mailserver.imap.session import ImapContext
+from mailserver.pop3.server import Pop3Server
 from mailserver.smtp.submission import SubmissionHandler, SubmissionServer
 
 log = logging.getLogger(__name__)
@@ -106,7 +110,16 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         loop.add_signal_handler(sig, stop.set)
     services = build_services(settings)
     context = tls_context(settings)
-    handler, listeners = await start_submission(services, context)
+    handler, smtp_listeners = await start_submission(services, context)
+    watch = AccountWatch()
+    watch.watch_all(services.authenticator.forget)  # a changed account re-verifies its password
+    control = await serve_control(settings.data_dir / SOCKET_NAME, watch)
+    imap_context = ImapContext(services, services.store, watch, context)  # one certificate
+    imap = ImapServer(imap_context)
+    pop3 = Pop3Server(imap_context)  # same store, policy, account watch and certificate
+    other_listeners = [Listener(name, server) for name, server in await imap.start()]
+    other_listeners += [Listener(name, server) for name, server in await pop3.start()]
+    listeners = smtp_listeners + other_listeners
     services.log.write("start", detail="listeners: " + ", ".join(x.address for x in listeners))
     print(f"mailserver started on node {settings.server.node}", file=out)
     for listener in listeners:
@@ -121,6 +134,9 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     await stop.wait()
     rotation.cancel()
     print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
-    await drain(handler, listeners, settings.server.shutdown_grace_seconds)
+    control.close()
+    await drain(handler, smtp_listeners, settings.server.shutdown_grace_seconds)
+    await imap.stop()
+    await pop3.stop()
     services.log.write("stop")
     await services.close()

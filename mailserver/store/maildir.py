@@ -13,12 +13,12 @@ so IMAP can answer sizes without reading the file.
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
-import socket
-import time
 from pathlib import Path
+
+from mailserver.store.files import MessageWriter, to_disk
+from mailserver.store.locking import fsync_dir
+from mailserver.store.notify import ChangeNotifier
 
 _SAFE_LOCALPART = re.compile(r"^[a-z0-9!#$%&'*+=?^_`{|}~-][a-z0-9!#$%&'*+=?^_`{|}~.-]*$")
 _SAFE_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -29,14 +29,18 @@ class MailboxPathError(ValueError):
 
 
 class MaildirStore:
-    """Deliver messages into per-account Maildirs below `root`. Methods block: run off-loop."""
+    """Deliver messages into per-account Maildirs below `root`. Methods block: run off-loop.
 
-    def __init__(self, root: Path, hostname: str | None = None) -> None:
+    With a `notifier`, every delivery wakes the IMAP sessions idling on the INBOX.
+    The IMAP side of the store (folders, UIDs, flags) is `mailstore.MailStore`.
+    """
+
+    def __init__(
+        self, root: Path, hostname: str | None = None, *, notifier: ChangeNotifier | None = None
+    ) -> None:
         self.root = root
-        # Maildir file names must not contain '/' or ':' (Maildir spec).
-        host = hostname or socket.gethostname()
-        self._host = host.replace("/", r"\057").replace(":", r"\072")
-        self._counter = itertools.count(1)
+        self.notifier = notifier
+        self.writer = MessageWriter(hostname)
 
     def maildir(self, address: str) -> Path:
         """The Maildir of the account whose primary address is `address`."""
@@ -50,45 +54,22 @@ class MaildirStore:
     def create(self, address: str) -> Path:
         """Create the account's Maildir (idempotent); directories are fsynced."""
         maildir = self.maildir(address)
-        if (maildir / "new").is_dir():
+        if (maildir / "new").is_dir() and (maildir / "cur").is_dir():
             return maildir
         for sub in ("tmp", "new", "cur"):
             (maildir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         for directory in (maildir, maildir.parent, maildir.parent.parent, self.root):
-            _fsync_dir(directory)
+            fsync_dir(directory)
         return maildir
 
     def deliver(self, address: str, message: bytes) -> Path:
-        """Store `message` (wire form, CRLF) durably in the account's new/; return its path."""
+        """Store `message` (wire form, CRLF) durably in the account's new/; return its path.
+
+        tmp/ -> fsync -> new/ -> fsync new/ (files.MessageWriter). The message gets its UID
+        when an IMAP session (or STATUS) next looks at the mailbox.
+        """
         maildir = self.create(address)
-        content = message.replace(b"\r\n", b"\n")
-        virtual_size = len(content) + content.count(b"\n")
-        now = time.time()
-        base = (
-            f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{next(self._counter)}"
-            f".{self._host},S={len(content)},W={virtual_size}"
-        )
-        tmp_path = maildir / "tmp" / base
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp_path.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        new_path = maildir / "new" / base
-        os.rename(tmp_path, new_path)
-        _fsync_dir(new_path.parent)
-        return new_path
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        path = self.writer.write(maildir, to_disk(message))
+        if self.notifier is not None:
+            self.notifier.publish(address, "INBOX")
+        return path

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 PASSWORD = "correct horse battery staple"
+# The listeners `mailserver serve` starts (the fixture waits for each to accept).
+LISTENERS = ("submission", "submissions", "imap", "imaps", "pop3", "pop3s")
 
 
 def free_port() -> int:
@@ -58,6 +60,7 @@ class MailServer:
     config: Path
     submission_port: int
     submissions_port: int
+    ports: dict[str, int]
     process: subprocess.Popen[bytes] | None = None
     stderr_path: Path = field(init=False)
 
@@ -77,7 +80,7 @@ class MailServer:
                 cwd=self.root,
             )
         deadline = time.monotonic() + 20
-        for port in (self.submission_port, self.submissions_port):
+        for port in self.ports.values():
             while True:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"mailserver exited: {self.stderr_path.read_text()}")
@@ -124,14 +127,34 @@ class MailServer:
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
+    def wait_for_log(self, predicate: Any, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The policy log once a record matching `predicate` is in it (the server writes it
+        after answering, so a client may finish first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.log_records()
+            if any(predicate(r) for r in records) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.02)
+
     def maildir_messages(self, address: str) -> list[Path]:
         local, _, domain = address.partition("@")
         new = self.data_dir / "mail" / domain / local / "Maildir" / "new"
         return sorted(new.iterdir()) if new.exists() else []
 
+    @property
+    def imap_port(self) -> int:
+        return self.ports["imap"]
 
-def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, int, int]:
-    submission, submissions = free_port(), free_port()
+    @property
+    def imaps_port(self) -> int:
+        return self.ports["imaps"]
+
+
+def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, dict[str, int]]:
+    ports = {name: free_port() for name in ("submission", "submissions", "imap", "imaps")}
+    ports |= {name: free_port() for name in ("pop3", "pop3s")}
+    submission, submissions = ports["submission"], ports["submissions"]
     settings: dict[str, dict[str, Any]] = {
         "server": {
             "data_dir": str(root / "var"),
@@ -140,6 +163,8 @@ def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, int, int
             "shutdown_grace_seconds": 10,
         },
         "smtp": {"submission_port": submission, "submissions_port": submissions},
+        "imap": {"port": ports["imap"], "tls_port": ports["imaps"]},
+        "pop3": {"port": ports["pop3"], "tls_port": ports["pop3s"]},
         "auth": {"argon2_memory_kib": 1024, "argon2_time_cost": 1, "failure_delay_seconds": 0.05},
     }
     for name, values in sections.items():
@@ -150,7 +175,7 @@ def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, int, int
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
     path = root / "mailserver.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path, submission, submissions
+    return path, ports
 
 
 @pytest.fixture
@@ -161,8 +186,9 @@ def make_server(tmp_path: Path) -> Iterator[Any]:
     def factory(**sections: dict[str, Any]) -> MailServer:
         root = tmp_path / f"server{len(servers)}"
         root.mkdir()
-        config, submission, submissions = write_config(root, **sections)
-        server = MailServer(root, config, submission, submissions)
+        config, ports = write_config(root, **sections)
+        listening = {k: v for k, v in ports.items() if k in LISTENERS}
+        server = MailServer(root, config, ports["submission"], ports["submissions"], listening)
         servers.append(server)
         server.start()
         return server

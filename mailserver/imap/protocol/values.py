@@ -38,4 +38,15 @@ class Literal(bytes):
     __slots__ = ()
 
 
+class Juxtaposed(list):  # type: ignore[type-arg]
+    """Values written back to back, with no spaces and no parentheses of their own.
+
+    RFC 3501 §9 writes some repetitions without separators: `"(" 1*address ")"` in
+    ENVELOPE and `1*body SP media-subtype` in a multipart BODYSTRUCTURE, so two
+    addresses read `(...)(...)`, not `(...) (...)`.
+    """
+
+    __slots__ = ()
+
+
 ImapValue = None | int | Atom | str | bytes | Literal | list["ImapValue"]

@@ -1,0 +1,356 @@
+"""One IMAP connection: moves bytes between the socket and the sans-IO parser, runs handlers.
+
+The session owns the connection state of RFC 3501 §3 (not authenticated,
+authenticated, selected, logout), the account snapshot and when it was last
+judged, and the selected mailbox view. Handlers live in `commands/`; they
+send responses through `send` and raise `CommandFailed` / protocol errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from mailserver.app import Services
+from mailserver.control import AccountWatch
+from mailserver.directory import DirectoryUnavailable
+from mailserver.imap.protocol import (
+    NEED_DATA,
+    Command,
+    CommandParser,
+    ContinuationNeeded,
+    ImapProtocolError,
+    RawLine,
+    tagged,
+    untagged_status,
+)
+from mailserver.smtp.submission import new_id
+from mailserver.store.mailstore import MailboxView, MailStore, UserStore
+from policy import decide
+from policy.model import Account, AccountKind, Action, Decision, Request, Service
+
+log = logging.getLogger(__name__)
+
+
+class State(Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+class CommandFailed(Exception):
+    """A command that is well-formed but cannot be done: tagged NO (or BAD) with a code."""
+
+    def __init__(self, text: str, code: str | None = None, status: str = "NO") -> None:
+        super().__init__(text)
+        self.text, self.code, self.status = text, code, status
+
+
+@dataclass(frozen=True)
+class Ok:
+    """A handler's successful end: the tagged OK text and optional response code."""
+
+    text: str
+    code: str | None = None
+    # The handler already sent its tagged response (STARTTLS must answer before the handshake).
+    answered: bool = False
+
+
+class SessionClosed(Exception):
+    """The connection is over (client gone, BYE sent, or timed out)."""
+
+
+@dataclass
+class ImapContext:
+    """What every IMAP session of one server shares."""
+
+    services: Services
+    store: MailStore
+    watch: AccountWatch
+    tls_context: ssl.SSLContext
+
+    @property
+    def settings(self) -> Any:
+        return self.services.settings
+
+
+Handler = Callable[["ImapSession", Command], Awaitable[Ok]]
+
+
+class ImapSession:
+    """The server side of one IMAP connection."""
+
+    def __init__(
+        self,
+        ctx: ImapContext,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        implicit_tls: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.reader, self.writer = reader, writer
+        self.sid = new_id()
+        self.state = State.NOT_AUTHENTICATED
+        self.login: str | None = None
+        self.account: Account | None = None
+        self.account_checked_at = 0.0
+        self.user: UserStore | None = None
+        self.selected: MailboxView | None = None
+        self.enabled: set[str] = set()
+        self.changed = asyncio.Event()  # set by store notifications and account changes
+        self.account_changed = False
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._loop = asyncio.get_running_loop()
+        self.parser = self._new_parser()
+        peer = writer.get_extra_info("peername") or (None, None)
+        self.client_ip, self.client_port = (peer[0], peer[1]) if len(peer) >= 2 else (None, None)
+        self.tls_version: str | None = None
+        if implicit_tls:
+            self._note_tls()
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _new_parser(self) -> CommandParser:
+        imap = self.ctx.settings.imap
+        return CommandParser(max_line=imap.max_line, max_literal=imap.max_literal)
+
+    def _note_tls(self) -> None:
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        self.tls_version = ssl_object.version() if ssl_object else None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.tls_version is not None
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def next_event(self, *, raw_line: bool = False) -> Command | RawLine:
+        """The next command (or raw line), reading from the socket as needed.
+
+        Protocol errors are answered here (tagged BAD/NO when the tag is known) and
+        the parser resumes at the next command, as RFC 3501 §7.1.5 expects.
+        """
+        if raw_line:
+            self.parser.expect_line()
+        timeout = self.ctx.settings.imap.idle_timeout_seconds
+        while True:
+            try:
+                event = self.parser.next_event()
+            except ImapProtocolError as error:
+                await self.send_protocol_error(error)
+                if error.fatal:  # the parser cannot find the next command: give up
+                    await self.send(untagged_status("BYE", "Too much invalid input"))
+                    raise SessionClosed from None
+                if raw_line:
+                    raise CommandFailed(error.text, status="BAD") from None
+                continue
+            if event is NEED_DATA:
+                try:
+                    data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                except (TimeoutError, ConnectionError, ssl.SSLError):
+                    raise SessionClosed from None
+                if not data:
+                    raise SessionClosed
+                self.parser.receive_data(data)
+                continue
+            if isinstance(event, ContinuationNeeded):
+                await self.send(b"+ Ready for literal data\r\n")
+                continue
+            return event
+
+    async def send_protocol_error(self, error: ImapProtocolError) -> None:
+        text = error.text or "Syntax error"
+        if error.tag:
+            await self.send(tagged(error.tag, error.status, text, code=error.code))
+        else:
+            await self.send(untagged_status("BAD", text, code=error.code))
+
+    # --- the loop ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        from mailserver.imap.commands import capabilities, dispatch
+
+        self.log("connect")
+        try:
+            caps = " ".join(capabilities(self))
+            await self.send(
+                untagged_status("OK", "mailserver IMAP ready", code=f"CAPABILITY {caps}")
+            )
+            while self.state is not State.LOGOUT:
+                event = await self.next_event()
+                if isinstance(event, Command):
+                    await dispatch(self, event)
+        except SessionClosed:
+            pass
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            await self.finish()
+
+    async def finish(self) -> None:
+        for stop in self._unsubscribe:
+            stop()
+        self._unsubscribe.clear()
+        if self.selected is not None:
+            view, self.selected = self.selected, None
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(view.close)
+        if self.login is not None:
+            self.log("logout", login=self.login)
+        self.log("disconnect")
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+    async def start_tls(self) -> None:
+        """Upgrade after `STARTTLS` OK; plaintext the client sent after the command is dropped."""
+        await self.writer.start_tls(self.ctx.tls_context)
+        self.parser = self._new_parser()  # RFC 3501 §6.2.1: no command injection across TLS
+        self._note_tls()
+
+    # --- login and the policy -----------------------------------------------------
+
+    async def authenticate(self, login: str, password: str, mechanism: str) -> Decision:
+        """Verify the credentials and judge the account; on allow, enter authenticated state."""
+        from policy.engine import bad_credentials, directory_unavailable
+
+        account: Account | None = None
+        try:
+            account = await self.ctx.services.authenticator.authenticate(login, password)
+            decision = (
+                bad_credentials() if account is None else await self.judge(account, Action.LOGIN)
+            )
+        except DirectoryUnavailable:
+            decision = directory_unavailable(Action.LOGIN)
+        self.log(
+            "login",
+            decision=decision,
+            login=login,
+            account=account.login if account else None,
+            mechanism=mechanism,
+        )
+        if decision.allowed and account is not None:
+            await self._enter_authenticated(account)
+        elif account is None and decision.verdict.value == "deny":
+            await asyncio.sleep(self.ctx.settings.auth.failure_delay_seconds)
+        return decision
+
+    async def judge(self, account: Account, action: Action) -> Decision:
+        """The policy's answer for this account and service, with the role-mailbox facts."""
+        responsible = None
+        if account.kind is AccountKind.ROLE and account.responsible:
+            responsible = await self.ctx.services.directory.get(account.responsible)
+        request = Request(action, Service.IMAP, role_responsible=responsible)
+        return decide(account, request, self.ctx.services.clock(), self.ctx.settings.policy)
+
+    async def _enter_authenticated(self, account: Account) -> None:
+        self.login, self.account = account.login, account
+        self.account_checked_at = time.monotonic()
+        self.state = State.AUTHENTICATED
+        quota = self.ctx.settings.store.quota_bytes or None
+        self.user = self.ctx.store.user(account.address, quota_bytes=quota)
+        await asyncio.to_thread(self.user.ensure_created)
+        self._unsubscribe.append(self.ctx.watch.watch(account.login, self._on_account_changed))
+
+    def _on_account_changed(self) -> None:
+        self.account_changed = True
+        self.changed.set()
+
+    def wake(self) -> None:
+        """Thread-safe: something in the selected mailbox changed."""
+        self._loop.call_soon_threadsafe(self.changed.set)
+
+    async def ensure_still_allowed(self) -> None:
+        """Judge the account again when the re-check interval has passed or it changed.
+
+        Denied: `* BYE` with the reason, a `kick` line in the policy log, and the
+        connection closes (SessionClosed). A directory outage fails closed for the
+        command (NO [UNAVAILABLE]) without dropping the session.
+        """
+        if self.login is None:
+            return
+        interval = self.ctx.settings.imap.account_recheck_seconds
+        if not self.account_changed and time.monotonic() - self.account_checked_at < interval:
+            return
+        self.account_changed = False
+        try:
+            account = await self.ctx.services.directory.get(self.login)
+            if account is None:
+                from policy.engine import bad_credentials
+
+                decision = bad_credentials()
+            else:
+                decision = await self.judge(account, Action.LOGIN)
+        except DirectoryUnavailable:
+            raise CommandFailed(
+                "The account service is unavailable; try again later", code="UNAVAILABLE"
+            ) from None
+        self.account_checked_at = time.monotonic()
+        if decision.allowed:
+            self.account = account
+            return
+        self.log("kick", decision=decision, login=self.login)
+        lines = self.ctx.services.user_message(decision)
+        for line in lines[:-1]:
+            await self.send(untagged_status("OK", line, code="ALERT"))
+        await self.send(untagged_status("BYE", lines[-1] if lines else "Access revoked"))
+        self.state = State.LOGOUT
+        raise SessionClosed
+
+    # --- mailbox selection ----------------------------------------------------------
+
+    async def select(self, view: MailboxView) -> None:
+        await self.deselect()
+        self.selected = view
+        self.state = State.SELECTED
+        assert self.login is not None
+        address = self.account.address if self.account else self.login
+        self._unsubscribe_mailbox = self.ctx.store.notifier.subscribe(address, view.name, self.wake)
+
+    async def deselect(self) -> None:
+        if self.selected is not None:
+            stop = getattr(self, "_unsubscribe_mailbox", None)
+            if stop is not None:
+                stop()
+                self._unsubscribe_mailbox = None
+            view, self.selected = self.selected, None
+            await asyncio.to_thread(view.close)
+        if self.state is State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    # --- the policy log -----------------------------------------------------------------
+
+    def log(self, event: str, *, decision: Decision | None = None, **fields: Any) -> None:
+        record: dict[str, Any] = {
+            "session": self.sid,
+            "protocol": "imap",
+            "client_ip": self.client_ip,
+            "client_port": self.client_port,
+            "tls": self.tls_version,
+            "login": self.login,
+        }
+        if decision is not None:
+            record.update(
+                rule=decision.rule_id,
+                reason=decision.reason,
+                result=decision.verdict.value,
+            )
+            if decision.access_ends is not None:
+                record["access_ends"] = decision.access_ends.isoformat()
+        record.update(fields)
+        self.ctx.services.log.write(event, **record)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

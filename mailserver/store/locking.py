@@ -1,0 +1,78 @@
+"""Locks and atomic file replacement shared by the store's modules.
+
+A lock here is two locks: a `threading.Lock` per path for the sessions of this
+process, then an fcntl (POSIX record) lock on the file for other processes,
+e.g. another node delivering over NFS. The thread lock is not optional: POSIX
+locks belong to the process, so a second thread would "get" a lock its
+process already holds, and closing *any* descriptor of the file drops it.
+Holding the thread lock while the file is open avoids both traps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+_registry_guard = threading.Lock()
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    key = os.path.abspath(path)
+    with _registry_guard:
+        lock = _thread_locks.get(key)
+        if lock is None:
+            # One small Lock per lock file ever used by this process; bounded by the
+            # number of mailboxes touched, which is fine for a mail server's lifetime.
+            lock = _thread_locks[key] = threading.Lock()
+        return lock
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the exclusive lock `path` (created if missing) for this thread and process."""
+    with _thread_lock(path):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the fcntl lock
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (creations, renames, unlinks) durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until everything is written."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so a crash leaves either the old or the new content.
+
+    Write `<name>.tmp`, fsync it, rename it over `path`, fsync the directory. The
+    caller holds the lock that serialises writers, so one fixed temp name is enough;
+    a temp file left by a crash is simply overwritten by the next writer.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    fsync_dir(path.parent)

@@ -1,0 +1,135 @@
+"""IMAP connection and login commands with real clients: imaplib, imapclient, aioimaplib."""
+
+from __future__ import annotations
+
+import datetime as dt
+import imaplib
+import socket
+
+import aioimaplib
+import imapclient
+import pytest
+
+from tests.integration.conftest import PASSWORD, MailServer, client_tls_context
+
+ALICE, BOB = "alice@bangkok.go.th", "bob@bangkok.go.th"
+
+
+def starttls_client(server: MailServer) -> imaplib.IMAP4:
+    imap = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=10)
+    imap.starttls(ssl_context=client_tls_context())
+    return imap
+
+
+def test_login_disabled_before_starttls(server: MailServer) -> None:
+    imap = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=10)
+    assert "LOGINDISABLED" in imap.capabilities and "STARTTLS" in imap.capabilities
+    assert not any(c.startswith("AUTH=") for c in imap.capabilities)
+    with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED"):
+        imap.login(ALICE, PASSWORD)
+    imap.starttls(ssl_context=client_tls_context())
+    imap.capabilities = imap.capability()[1][0].decode().split()
+    assert "AUTH=PLAIN" in imap.capabilities and "LOGINDISABLED" not in imap.capabilities
+    typ, _ = imap.login(ALICE, PASSWORD)
+    assert typ == "OK"
+    imap.logout()
+    records = server.wait_for_log(lambda r: r["event"] == "logout")
+    events = [(r["event"], r.get("result")) for r in records if r.get("protocol") == "imap"]
+    assert ("login", "allow") in events and ("logout", None) in events
+
+
+def test_starttls_discards_injected_plaintext(server: MailServer) -> None:
+    """Commands pipelined after STARTTLS in cleartext must not run inside TLS (CVE-2011-0411)."""
+    sock = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
+    sock.recv(4096)
+    sock.sendall(b"a STARTTLS\r\nb LOGIN alice@bangkok.go.th x\r\n")
+    reply = b""
+    while b"a OK" not in reply:
+        reply += sock.recv(4096)
+    tls = client_tls_context().wrap_socket(sock)
+    tls.sendall(b"c NOOP\r\n")
+    answer = tls.recv(4096)
+    assert answer.startswith(b"c OK"), answer
+    tls.close()
+
+
+def test_implicit_tls_with_imapclient_authenticate_plain(server: MailServer) -> None:
+    client = imapclient.IMAPClient(
+        "127.0.0.1", port=server.imaps_port, ssl=True, ssl_context=client_tls_context()
+    )
+    client.plain_login(ALICE, PASSWORD)
+    assert client.select_folder("INBOX")[b"EXISTS"] == 0
+    client.logout()
+
+
+async def test_aioimaplib_login_and_select(server: MailServer) -> None:
+    client = aioimaplib.IMAP4_SSL(
+        host="127.0.0.1", port=server.imaps_port, ssl_context=client_tls_context()
+    )
+    await client.wait_hello_from_server()
+    response = await client.login(ALICE, PASSWORD)
+    assert response.result == "OK"
+    response = await client.select("INBOX")
+    assert response.result == "OK"
+    await client.logout()
+
+
+@pytest.mark.parametrize("login", [ALICE, "nobody@bangkok.go.th"])
+def test_wrong_password_and_unknown_user_look_alike(server: MailServer, login: str) -> None:
+    imap = starttls_client(server)
+    with pytest.raises(imaplib.IMAP4.error) as refused:
+        imap.login(login, "wrong password")
+    assert "AUTHENTICATIONFAILED" in str(refused.value)
+    record = [r for r in server.log_records() if r["event"] == "login"][-1]
+    assert record["result"] == "deny" and record["reason"] == "bad_credentials"
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "reason"),
+    [
+        ("suspend", ["--reason", "compromised"], "account_suspended"),
+        ("lock", ["--reason", "phishing"], "account_locked"),
+        ("depart", ["--date", "2020-01-31"], "departed_expired"),
+    ],
+)
+def test_disabled_accounts_cannot_log_in(server: MailServer, command, extra, reason) -> None:
+    server.cli("account", command, ALICE, *extra)
+    imap = starttls_client(server)
+    with pytest.raises(imaplib.IMAP4.error) as refused:
+        imap.login(ALICE, PASSWORD)
+    assert "CONTACTADMIN" in str(refused.value)
+    record = [r for r in server.log_records() if r["event"] == "login"][-1]
+    assert (record["result"], record["reason"]) == ("deny", reason)
+
+
+def test_departed_user_in_grace_sees_an_alert(server: MailServer) -> None:
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    server.cli("account", "depart", ALICE, "--date", yesterday.isoformat())
+    imap = starttls_client(server)
+    typ, _ = imap.login(ALICE, PASSWORD)
+    assert typ == "OK"
+    alerts = [line for line in imap.untagged_responses.get("OK", []) if b"[ALERT]" in line]
+    assert alerts and any(b"back up" in line for line in alerts)
+    assert imap.select("INBOX")[0] == "OK"
+    imap.logout()
+
+
+def test_authenticate_login_mechanism_with_challenges(server: MailServer) -> None:
+    imap = starttls_client(server)
+    answers = iter([ALICE.encode(), PASSWORD.encode()])
+    typ, _ = imap.authenticate("LOGIN", lambda _challenge: next(answers))
+    assert typ == "OK"
+    imap.logout()
+
+
+def test_commands_in_the_wrong_state_get_bad(server: MailServer) -> None:
+    from tests.integration.test_imap_bad_input import Raw
+
+    raw = Raw(server)
+    assert b"t BAD" in raw.command(b"FETCH 1 (FLAGS)")
+    assert b"t BAD" in raw.command(b"SELECT INBOX")
+    raw.command(f'LOGIN {ALICE} "{PASSWORD}"'.encode())
+    assert b"t BAD" in raw.command(b"FETCH 1 (FLAGS)")
+    assert b"t BAD" in raw.command(b"LOGIN a b")
+    reply = raw.command(b"NAMESPACE")
+    assert b'* NAMESPACE (("" "/")) NIL NIL' in reply and b"t OK" in reply
