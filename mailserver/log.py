@@ -32,6 +32,7 @@ import gzip
 import json
 import os
 import re
+import secrets
 import shutil
 import threading
 from collections.abc import Callable
@@ -106,6 +107,11 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def new_id() -> str:
+    """A short random identifier for sessions and messages, to correlate log lines."""
+    return secrets.token_hex(6).upper()
 
 
 class PolicyLog:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import ssl
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from mailserver import access
 from mailserver.app import Services
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
@@ -32,10 +31,9 @@ from mailserver.imap.protocol import (
     tagged,
     untagged_status,
 )
-from mailserver.smtp.submission import new_id
+from mailserver.log import new_id
 from mailserver.store.mailstore import MailboxView, MailStore, UserStore
-from policy import decide
-from policy.model import Account, AccountKind, Action, Decision, Request, Service
+from policy.model import Account, Decision, Service
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +99,12 @@ class ImapSession:
         self.reader, self.writer = reader, writer
         self.sid = new_id()
         self.state = State.NOT_AUTHENTICATED
-        self.login: str | None = None
-        self.account: Account | None = None
-        self.account_checked_at = 0.0
+        self.live: access.LiveAccount | None = None
         self.user: UserStore | None = None
         self.selected: MailboxView | None = None
         self.enabled: set[str] = set()
         self.changed = asyncio.Event()  # set by store notifications and account changes
-        self.account_changed = False
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._unsubscribe_mailbox: Callable[[], None] | None = None
         self._loop = asyncio.get_running_loop()
         self.parser = self._new_parser()
         peer = writer.get_extra_info("peername") or (None, None)
@@ -200,13 +195,10 @@ class ImapSession:
             await self.finish()
 
     async def finish(self) -> None:
-        for stop in self._unsubscribe:
-            stop()
-        self._unsubscribe.clear()
-        if self.selected is not None:
-            view, self.selected = self.selected, None
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(view.close)
+        if self.live is not None:
+            self.live.close()
+        with contextlib.suppress(Exception):
+            await self.deselect()
         if self.login is not None:
             self.log("logout", login=self.login)
         self.log("disconnect")
@@ -221,18 +213,17 @@ class ImapSession:
 
     # --- login and the policy -----------------------------------------------------
 
+    @property
+    def account(self) -> Account | None:
+        return self.live.account if self.live else None
+
+    @property
+    def login(self) -> str | None:
+        return self.live.account.login if self.live else None
+
     async def authenticate(self, login: str, password: str, mechanism: str) -> Decision:
         """Verify the credentials and judge the account; on allow, enter authenticated state."""
-        from policy.engine import bad_credentials, directory_unavailable
-
-        account: Account | None = None
-        try:
-            account = await self.ctx.services.authenticator.authenticate(login, password)
-            decision = (
-                bad_credentials() if account is None else await self.judge(account, Action.LOGIN)
-            )
-        except DirectoryUnavailable:
-            decision = directory_unavailable(Action.LOGIN)
+        decision, account = await access.login(self.ctx.services, login, password, Service.IMAP)
         self.log(
             "login",
             decision=decision,
@@ -241,31 +232,14 @@ class ImapSession:
             mechanism=mechanism,
         )
         if decision.allowed and account is not None:
-            await self._enter_authenticated(account)
-        elif account is None and decision.verdict.value == "deny":
-            await asyncio.sleep(self.ctx.settings.auth.failure_delay_seconds)
+            self.live = access.LiveAccount(
+                self.ctx.services, self.ctx.watch, account, Service.IMAP, self.changed.set
+            )
+            self.state = State.AUTHENTICATED
+            quota = self.ctx.settings.store.quota_bytes or None
+            self.user = self.ctx.store.user(account.address, quota_bytes=quota)
+            await asyncio.to_thread(self.user.ensure_created)
         return decision
-
-    async def judge(self, account: Account, action: Action) -> Decision:
-        """The policy's answer for this account and service, with the role-mailbox facts."""
-        responsible = None
-        if account.kind is AccountKind.ROLE and account.responsible:
-            responsible = await self.ctx.services.directory.get(account.responsible)
-        request = Request(action, Service.IMAP, role_responsible=responsible)
-        return decide(account, request, self.ctx.services.clock(), self.ctx.settings.policy)
-
-    async def _enter_authenticated(self, account: Account) -> None:
-        self.login, self.account = account.login, account
-        self.account_checked_at = time.monotonic()
-        self.state = State.AUTHENTICATED
-        quota = self.ctx.settings.store.quota_bytes or None
-        self.user = self.ctx.store.user(account.address, quota_bytes=quota)
-        await asyncio.to_thread(self.user.ensure_created)
-        self._unsubscribe.append(self.ctx.watch.watch(account.login, self._on_account_changed))
-
-    def _on_account_changed(self) -> None:
-        self.account_changed = True
-        self.changed.set()
 
     def wake(self) -> None:
         """Thread-safe: something in the selected mailbox changed."""
@@ -278,29 +252,17 @@ class ImapSession:
         connection closes (SessionClosed). A directory outage fails closed for the
         command (NO [UNAVAILABLE]) without dropping the session.
         """
-        if self.login is None:
+        if self.live is None or not self.live.due:
             return
-        interval = self.ctx.settings.imap.account_recheck_seconds
-        if not self.account_changed and time.monotonic() - self.account_checked_at < interval:
-            return
-        self.account_changed = False
         try:
-            account = await self.ctx.services.directory.get(self.login)
-            if account is None:
-                from policy.engine import bad_credentials
-
-                decision = bad_credentials()
-            else:
-                decision = await self.judge(account, Action.LOGIN)
+            decision = await self.live.rejudge()
         except DirectoryUnavailable:
             raise CommandFailed(
                 "The account service is unavailable; try again later", code="UNAVAILABLE"
             ) from None
-        self.account_checked_at = time.monotonic()
         if decision.allowed:
-            self.account = account
             return
-        self.log("kick", decision=decision, login=self.login)
+        self.log("kick", decision=decision)
         lines = self.ctx.services.user_message(decision)
         for line in lines[:-1]:
             await self.send(untagged_status("OK", line, code="ALERT"))
@@ -314,15 +276,14 @@ class ImapSession:
         await self.deselect()
         self.selected = view
         self.state = State.SELECTED
-        assert self.login is not None
-        address = self.account.address if self.account else self.login
-        self._unsubscribe_mailbox = self.ctx.store.notifier.subscribe(address, view.name, self.wake)
+        assert self.account is not None
+        notifier = self.ctx.store.notifier
+        self._unsubscribe_mailbox = notifier.subscribe(self.account.address, view.name, self.wake)
 
     async def deselect(self) -> None:
         if self.selected is not None:
-            stop = getattr(self, "_unsubscribe_mailbox", None)
-            if stop is not None:
-                stop()
+            if self._unsubscribe_mailbox is not None:
+                self._unsubscribe_mailbox()
                 self._unsubscribe_mailbox = None
             view, self.selected = self.selected, None
             await asyncio.to_thread(view.close)
@@ -341,16 +302,6 @@ class ImapSession:
             "login": self.login,
         }
         if decision is not None:
-            record.update(
-                rule=decision.rule_id,
-                reason=decision.reason,
-                result=decision.verdict.value,
-            )
-            if decision.access_ends is not None:
-                record["access_ends"] = decision.access_ends.isoformat()
+            record.update(access.decision_fields(decision))
         record.update(fields)
         self.ctx.services.log.write(event, **record)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import time
-from collections.abc import Callable
 from typing import Any
 
+from mailserver import access
 from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.session import ImapContext
+from mailserver.log import new_id
 from mailserver.pop3.maildrop import Maildrop
 from mailserver.pop3.protocol import (
     MAX_SASL_LINE,
@@ -32,11 +32,8 @@ from mailserver.pop3.protocol import (
     err,
     parse_command,
 )
-from mailserver.smtp.submission import new_id
 from mailserver.store.mailstore import MailboxView, StoreError
-from policy import decide
-from policy.engine import bad_credentials, directory_unavailable
-from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
+from policy.model import Account, Decision, Service, Verdict
 
 
 class CommandFailed(Exception):
@@ -97,14 +94,10 @@ class Pop3Session:
         self.state = State.AUTHORIZATION
         self.lines = LineReader()
         self.pending_user: str | None = None  # USER given, PASS awaited (RFC 1939 §7)
-        self.login: str | None = None
-        self.account: Account | None = None
-        self.account_checked_at = 0.0
-        self.account_changed = False
+        self.live: access.LiveAccount | None = None
         self.view: MailboxView | None = None
         self.maildrop: Maildrop | None = None
         self.login_notice = ""
-        self._unwatch: Callable[[], None] | None = None
         self._locked = False
         peer = writer.get_extra_info("peername") or (None, None)
         self.client_ip, self.client_port = (peer[0], peer[1]) if len(peer) >= 2 else (None, None)
@@ -182,10 +175,17 @@ class Pop3Session:
         finally:
             await self.finish()
 
+    @property
+    def account(self) -> Account | None:
+        return self.live.account if self.live else None
+
+    @property
+    def login(self) -> str | None:
+        return self.live.account.login if self.live else None
+
     async def finish(self) -> None:
-        if self._unwatch is not None:
-            self._unwatch()
-            self._unwatch = None
+        if self.live is not None:
+            self.live.close()
         if self.view is not None:
             view, self.view = self.view, None
             with contextlib.suppress(Exception):
@@ -207,12 +207,7 @@ class Pop3Session:
         On success the session is in TRANSACTION state and `self.login_notice` holds
         the text for `+OK` (the access end date for a departed user, memo 4.1).
         """
-        account: Account | None = None
-        try:
-            account = await self.ctx.services.authenticator.authenticate(login, password)
-            decision = bad_credentials() if account is None else await self.judge(account)
-        except DirectoryUnavailable:
-            decision = directory_unavailable(Action.LOGIN)
+        decision, account = await access.login(self.ctx.services, login, password, Service.POP3)
         in_use = False
         if decision.allowed and account is not None:
             in_use = not self.locks.acquire(account.login)
@@ -221,8 +216,6 @@ class Pop3Session:
             fields["maildrop"] = "in-use"
         self.log("login", decision=decision, login=login, **fields)
         if not decision.allowed or account is None:
-            if account is None and decision.verdict is Verdict.DENY:
-                await asyncio.sleep(self.settings.auth.failure_delay_seconds)
             raise self.refusal(decision)
         if in_use:
             # RFC 2449 §8.1.2: another session holds the maildrop.
@@ -234,10 +227,8 @@ class Pop3Session:
             self.locks.release(account.login)
             self._locked = False
             raise CommandFailed("Mailbox is unavailable; try again later", "SYS/TEMP") from None
-        self.login, self.account = account.login, account
-        self.account_checked_at = time.monotonic()
+        self.live = access.LiveAccount(self.ctx.services, self.ctx.watch, account, Service.POP3)
         self.state = State.TRANSACTION
-        self._unwatch = self.ctx.watch.watch(account.login, self._on_account_changed)
         self.login_notice = self.notice(decision)
 
     def notice(self, decision: Decision) -> str:
@@ -265,17 +256,6 @@ class Pop3Session:
         self.view = view
         self.maildrop = Maildrop(view.uidvalidity, list(view.messages))
 
-    async def judge(self, account: Account) -> Decision:
-        """The policy's answer for a POP3 login of `account`, with the role-mailbox facts."""
-        responsible = None
-        if account.kind is AccountKind.ROLE and account.responsible:
-            responsible = await self.ctx.services.directory.get(account.responsible)
-        request = Request(Action.LOGIN, Service.POP3, role_responsible=responsible)
-        return decide(account, request, self.ctx.services.clock(), self.settings.policy)
-
-    def _on_account_changed(self) -> None:
-        self.account_changed = True
-
     async def ensure_still_allowed(self) -> None:
         """Judge the account again when the re-check interval passed or it changed.
 
@@ -283,23 +263,15 @@ class Pop3Session:
         connection closes without UPDATE (nothing is deleted). A directory outage
         fails the command with [SYS/TEMP] and keeps the session.
         """
-        if self.login is None:
+        if self.live is None or not self.live.due:
             return
-        interval = self.settings.imap.account_recheck_seconds
-        if not self.account_changed and time.monotonic() - self.account_checked_at < interval:
-            return
-        self.account_changed = False
         try:
-            account = await self.ctx.services.directory.get(self.login)
-            decision = bad_credentials() if account is None else await self.judge(account)
+            decision = await self.live.rejudge()
         except DirectoryUnavailable:
-            self.account_changed = True  # judge again at the next command
             raise CommandFailed(
                 "The account service is unavailable; try again later", "SYS/TEMP"
             ) from None
-        self.account_checked_at = time.monotonic()
         if decision.allowed:
-            self.account = account
             return
         self.log("kick", decision=decision)
         refusal = self.refusal(decision)
@@ -319,10 +291,6 @@ class Pop3Session:
             "login": self.login,
         }
         if decision is not None:
-            record.update(
-                rule=decision.rule_id, reason=decision.reason, result=decision.verdict.value
-            )
-            if decision.access_ends is not None:
-                record["access_ends"] = decision.access_ends.isoformat()
+            record.update(access.decision_fields(decision))
         record.update(fields)
         self.ctx.services.log.write(event, **record)

@@ -12,7 +12,6 @@ import asyncio
 import binascii
 import email.utils
 import logging
-import secrets
 import time
 import weakref
 from base64 import b64decode
@@ -21,24 +20,21 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
+from mailserver import access
 from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
+from mailserver.log import new_id
 from mailserver.smtp import delivery
 from mailserver.smtp.replies import reply
-from policy import decide, rules
+from policy import rules
 from policy.engine import bad_credentials, directory_unavailable
-from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
+from policy.model import Account, Action, Decision, Request, Service, Verdict
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
-
-
-def new_id() -> str:
-    """A short random identifier for sessions and messages (log correlation)."""
-    return secrets.token_hex(6).upper()
 
 
 class SubmissionSession(Session):
@@ -200,15 +196,7 @@ class SubmissionHandler:
             return AuthResult(
                 success=False, handled=False, message="501 5.5.2 Credentials must be UTF-8"
             )
-        account: Account | None = None
-        try:
-            account = await self.services.authenticator.authenticate(login, password)
-            if account is None:
-                decision = bad_credentials()
-            else:
-                decision = await self._decide(account, Request(Action.LOGIN, Service.SMTP))
-        except DirectoryUnavailable:
-            decision = directory_unavailable(Action.LOGIN)
+        decision, account = await access.login(self.services, login, password, Service.SMTP)
         del password
         self._log(
             server,
@@ -223,8 +211,6 @@ class SubmissionHandler:
             session.account = account
             session.account_read_at = time.monotonic()
             return AuthResult(success=True, auth_data=account.login)
-        if decision.verdict is Verdict.DENY and account is None:
-            await asyncio.sleep(self.services.settings.auth.failure_delay_seconds)
         return AuthResult(success=False, handled=False, message=self._refusal(decision))
 
     # --- the transaction ----------------------------------------------------
@@ -410,23 +396,7 @@ class SubmissionHandler:
         return decision, account
 
     async def _decide(self, account: Account, request: Request) -> Decision:
-        """Run the policy with the role-mailbox facts it needs filled in."""
-        role = (
-            account
-            if account.kind is AccountKind.ROLE
-            else next((o for o in request.sender_owners if o.kind is AccountKind.ROLE), None)
-        )
-        if role is not None and role.responsible:
-            responsible = await self.services.directory.get(role.responsible)
-            request = Request(
-                request.action,
-                request.service,
-                sender=request.sender,
-                header_from=request.header_from,
-                sender_owners=request.sender_owners,
-                role_responsible=responsible,
-            )
-        return decide(account, request, self.services.clock(), self.services.settings.policy)
+        return await access.judge(self.services, account, request)
 
     # --- output ---------------------------------------------------------------
 
@@ -454,12 +424,8 @@ class SubmissionHandler:
             "login": session.login if session else None,
         }
         if decision is not None:
-            record.update(
-                rule=decision.rule_id,
-                reason=decision.reason,
-                result=decision.verdict.value,
-                code=f"{decision.smtp_code} {decision.enhanced_code}",
-            )
+            record.update(access.decision_fields(decision))
+            record["code"] = f"{decision.smtp_code} {decision.enhanced_code}"
         record.update(fields)
         self.services.log.write(event, **record)
 

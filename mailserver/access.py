@@ -1,0 +1,120 @@
+"""Account access shared by SMTP, IMAP and POP3: login, the policy's facts, re-judging.
+
+Every protocol asks the same questions: are these credentials right, and does
+the policy let this account do this now? The answers must not depend on which
+protocol asked, so they are computed here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from mailserver.app import Services
+from mailserver.control import AccountWatch
+from mailserver.directory import DirectoryUnavailable
+from policy import decide
+from policy.engine import bad_credentials, directory_unavailable
+from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
+
+
+def decision_fields(decision: Decision) -> dict[str, Any]:
+    """The policy-log fields of a decision (rule, reason, result, and when access ends)."""
+    fields: dict[str, Any] = {
+        "rule": decision.rule_id,
+        "reason": decision.reason,
+        "result": decision.verdict.value,
+    }
+    if decision.access_ends is not None:
+        fields["access_ends"] = decision.access_ends.isoformat()
+    return fields
+
+
+async def judge(services: Services, account: Account, request: Request) -> Decision:
+    """`policy.decide` with the role-mailbox facts filled in.
+
+    The role concerned is the account itself when it is a unit mailbox, else a role
+    address the request sends as; its responsible person is read fresh.
+    """
+    role = account if account.kind is AccountKind.ROLE else None
+    role = role or next((o for o in request.sender_owners if o.kind is AccountKind.ROLE), None)
+    if role is not None and role.responsible:
+        responsible = await services.directory.get(role.responsible)
+        request = replace(request, role_responsible=responsible)
+    return decide(account, request, services.clock(), services.settings.policy)
+
+
+async def login(
+    services: Services, login_name: str, password: str, service: Service
+) -> tuple[Decision, Account | None]:
+    """Verify the credentials and judge the login; fails closed when the directory is down.
+
+    A wrong password or an unknown login is answered after `auth.failure_delay_seconds`,
+    the same for both, to slow down guessing.
+    """
+    account: Account | None = None
+    try:
+        account = await services.authenticator.authenticate(login_name, password)
+        if account is None:
+            decision = bad_credentials()
+        else:
+            decision = await judge(services, account, Request(Action.LOGIN, service))
+    except DirectoryUnavailable:
+        decision = directory_unavailable(Action.LOGIN)
+    if account is None and decision.verdict is Verdict.DENY:
+        await asyncio.sleep(services.settings.auth.failure_delay_seconds)
+    return decision, account
+
+
+class LiveAccount:
+    """The account of a logged-in IMAP or POP3 session, judged again while the session lives.
+
+    Due after `imap.account_recheck_seconds`, or at once when the control socket says
+    the account changed (a suspension with the CLI on this node).
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        watch: AccountWatch,
+        account: Account,
+        service: Service,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.services, self.service, self.account = services, service, account
+        self.checked_at = time.monotonic()
+        self.changed = False
+        self._on_change = on_change
+        self._stop = watch.watch(account.login, self._changed)
+
+    def _changed(self) -> None:
+        self.changed = True
+        if self._on_change is not None:
+            self._on_change()
+
+    @property
+    def due(self) -> bool:
+        interval = self.services.settings.imap.account_recheck_seconds
+        return self.changed or time.monotonic() - self.checked_at >= interval
+
+    async def rejudge(self) -> Decision:
+        """A fresh snapshot judged for login; raises DirectoryUnavailable (stays due)."""
+        self.changed = False
+        try:
+            account = await self.services.directory.get(self.account.login)
+        except DirectoryUnavailable:
+            self.changed = True  # judge again at the next command
+            raise
+        self.checked_at = time.monotonic()
+        if account is None:
+            return bad_credentials()
+        decision = await judge(self.services, account, Request(Action.LOGIN, self.service))
+        if decision.allowed:
+            self.account = account
+        return decision
+
+    def close(self) -> None:
+        self._stop()
