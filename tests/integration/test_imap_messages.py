@@ -163,3 +163,37 @@ def test_mailbox_hierarchy_and_thai_names(server: MailServer) -> None:
     client.delete_folder("งาน/2569")
     assert "งาน/2569" not in [name for _, _, name in client.list_folders()]
     client.logout()
+
+
+def test_uids_and_uidvalidity_survive_a_restart(server: MailServer) -> None:
+    for n in range(3):
+        send(server, thai_message(subject=f"keep {n}"))
+    client = imap_client(server)
+    before = client.select_folder("INBOX")
+    uids = client.search("ALL")
+    client.logout()
+    server.stop()
+    server.start()
+    client = imap_client(server)
+    after = client.select_folder("INBOX")
+    assert after[b"UIDVALIDITY"] == before[b"UIDVALIDITY"]
+    assert client.search("ALL") == uids
+    assert after[b"UIDNEXT"] == before[b"UIDNEXT"]
+    client.logout()
+
+
+def test_departed_user_reads_and_saves_sent_mail_only(server: MailServer) -> None:
+    import datetime as dt
+
+    sent = thai_message()
+    send(server, sent)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    server.cli("account", "depart", BOB, "--date", yesterday.isoformat())
+    client = imap_client(server)
+    client.select_folder("INBOX")
+    (uid,) = client.search("ALL")
+    assert client.fetch([uid], ["RFC822"])[uid][b"RFC822"].endswith(sent)
+    assert b"APPENDUID" in client.append("Sent", thai_message(subject="sent copy"))
+    with pytest.raises(imapclient.exceptions.IMAPClientError, match="NOPERM"):
+        client.append("Archive", thai_message(subject="new storage"))
+    client.logout()
