@@ -35,6 +35,8 @@ format: $(BIN)/mailserver
 
 bench: $(BIN)/mailserver peers
 	$(BIN)/python bench/smtp_submit.py
+	$(BIN)/python bench/imap_load.py
+	$(BIN)/python bench/store_open.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -4,7 +4,8 @@
 # starts its own server on a free loopback port in a temporary directory.
 set -eu
 
-PACKAGES="swaks dovecot-imapd isync neomutt bsdutils"
+# postfix only for its smtp-sink; dnsmasq-base is the program without the system service.
+PACKAGES="swaks dovecot-imapd isync neomutt bsdutils postfix dnsmasq-base"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -27,6 +28,8 @@ fi
 trap '[ "$created_policy" = yes ] && rm -f "$policy"' EXIT
 
 export DEBIAN_FRONTEND=noninteractive
+# Postfix asks how to configure itself: not at all (its smtp-sink is all the tests use).
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing

@@ -22,8 +22,11 @@ from typing import Any
 
 from mailserver import config, logtail
 from mailserver.app import open_directory, open_log, password_hasher, utc_now
-from mailserver.control import notify_account_changed
+from mailserver.control import notify_account_changed, notify_queue_changed
 from mailserver.directory import Directory, DirectoryError
+from mailserver.queue import admin as queue_admin
+from mailserver.queue.model import QueuedMessage
+from mailserver.queue.spool import Spool, SpoolError
 from mailserver.store.maildir import MailboxPathError, MaildirStore
 from policy.model import Account, AccountKind, AccountStatus
 
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CliError, DirectoryError, config.ConfigError, MailboxPathError) as exc:
+    except (CliError, DirectoryError, config.ConfigError, MailboxPathError, SpoolError) as exc:
         print(f"mailserver: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -85,11 +88,39 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="print the raw JSON lines")
     tail.set_defaults(run=cmd_logs_tail)
 
+    queue = commands.add_parser("queue", help="inspect and manage the mail queue").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    _queue_commands(queue)
+
     account = commands.add_parser("account", help="manage accounts").add_subparsers(
         metavar="ACTION", required=True
     )
     _account_commands(account)
     return parser
+
+
+def _queue_commands(sub: Any) -> None:
+    sub.add_parser("list", help="queued messages, oldest first").set_defaults(run=cmd_queue_list)
+    show = sub.add_parser("show", help="one message: envelope and each recipient's state")
+    show.add_argument("id")
+    show.set_defaults(run=cmd_queue_show)
+    retry = sub.add_parser("retry", help="try again now")
+    target = retry.add_mutually_exclusive_group(required=True)
+    target.add_argument("id", nargs="?")
+    target.add_argument("--all", action="store_true", help="every queued message")
+    retry.set_defaults(run=cmd_queue_retry)
+    for name, helptext in (
+        ("delete", "remove a message without telling anyone (logged)"),
+        ("bounce", "give up: return the message to its sender with a DSN"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("id")
+        p.add_argument("--actor", default=_default_actor(), help="who does it (logged)")
+        p.set_defaults(run=cmd_queue_delete if name == "delete" else cmd_queue_bounce)
+    sub.add_parser("stats", help="queue size and today's deliveries").set_defaults(
+        run=cmd_queue_stats
+    )
 
 
 def _account_commands(sub: Any) -> None:
@@ -189,6 +220,91 @@ def cmd_logs_tail(args: argparse.Namespace) -> int:
         lines=args.lines,
         out=sys.stdout,
     )
+
+
+def _spool(args: argparse.Namespace) -> tuple[config.Settings, Spool]:
+    settings = _settings(args.config)
+    return settings, Spool(settings.queue_dir)
+
+
+def cmd_queue_list(args: argparse.Namespace) -> int:
+    _, spool = _spool(args)
+    for line in queue_admin.summary_lines(spool, utc_now()):
+        print(line)
+    return 0
+
+
+def cmd_queue_show(args: argparse.Namespace) -> int:
+    _, spool = _spool(args)
+    for line in queue_admin.show_lines(_load(spool, args.id)):
+        print(line)
+    return 0
+
+
+def cmd_queue_retry(args: argparse.Namespace) -> int:
+    settings, spool = _spool(args)
+    ids = spool.ids() if args.all else [_load(spool, args.id).id]
+    for queue_id in ids:
+        queue_admin.retry(spool, queue_id, utc_now())
+    told = notify_queue_changed(settings.data_dir)
+    print(f"{len(ids)} message(s) will be retried" + ("" if told else " when the server runs"))
+    return 0
+
+
+def cmd_queue_delete(args: argparse.Namespace) -> int:
+    settings, spool = _spool(args)
+    message = _load(spool, args.id)
+    spool.remove(message.id)
+    _queue_record(settings, "queue-delete", message, args.actor)
+    notify_queue_changed(settings.data_dir)
+    print(f"{message.id} deleted")
+    return 0
+
+
+def cmd_queue_bounce(args: argparse.Namespace) -> int:
+    settings, spool = _spool(args)
+    message = queue_admin.bounce(spool, _load(spool, args.id).id, utc_now())
+    _queue_record(settings, "queue-bounce", message, args.actor)
+    told = notify_queue_changed(settings.data_dir)
+    print(
+        f"{message.id} will be returned to <{message.sender}>"
+        + ("" if told else " when the server runs")
+    )
+    return 0
+
+
+def cmd_queue_stats(args: argparse.Namespace) -> int:
+    settings, spool = _spool(args)
+    print(queue_admin.summary_lines(spool, utc_now())[-1])
+    counts = queue_admin.log_stats(settings.log_dir, utc_now().date())
+    print(
+        "today: " + (", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no deliveries")
+    )
+    return 0
+
+
+def _load(spool: Spool, queue_id: str) -> QueuedMessage:
+    try:
+        return spool.load(queue_id)
+    except SpoolError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _queue_record(
+    settings: config.Settings, action: str, message: QueuedMessage, actor: str
+) -> None:
+    log = open_log(settings)
+    try:
+        log.write(
+            "admin",
+            actor=actor,
+            action=action,
+            queue_id=message.id,
+            sender=message.sender,
+            recipients=[r.address for r in message.pending],
+        )
+    finally:
+        log.close()
 
 
 def _settings(path: Path | None) -> config.Settings:

@@ -61,6 +61,51 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class MxSettings:
+    listen: str = "127.0.0.1"
+    # Inbound mail from other servers for the local domains; 25 in production.
+    port: int = 2525
+    # Refuse HELO/EHLO names that are not a domain or address literal, or that claim
+    # to be this server (RFC 5321 4.1.4 lets a server check the name).
+    strict_helo: bool = True
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    # Spool directory (relative to data_dir).
+    directory: Path = Path("queue")
+    # Give up on a recipient after this long and bounce (RFC 5321 4.5.4.1: 4-5 days).
+    max_age_seconds: float = 432_000.0
+    # Retry schedule: first retry after `retry_initial_seconds`, doubling, capped.
+    retry_initial_seconds: float = 300.0
+    retry_max_seconds: float = 3600.0
+    # Tell the sender after this long that the message is delayed (0: never).
+    delay_warning_seconds: float = 14_400.0
+    # Deliveries at once in all, and connections at once to one destination.
+    concurrency: int = 20
+    per_destination: int = 4
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    # Send all remote mail to this relay ("host" or "host:port") instead of by MX.
+    smarthost: str = ""
+    smarthost_username: str = ""
+    # A file holding the relay password (kept out of the settings file).
+    smarthost_password_file: Path | None = None
+    # With a smarthost: refuse to send unless STARTTLS succeeds (always true with AUTH).
+    smarthost_require_tls: bool = True
+    # Port of remote MX hosts (25; tests point it at a local sink).
+    remote_port: int = 25
+    # Name servers for MX lookups ([] = the system's /etc/resolv.conf) and their port.
+    dns_servers: tuple[str, ...] = ()
+    dns_port: int = 53
+    # Seconds to connect, and for each SMTP command (RFC 5321 4.5.3.2 suggests minutes).
+    connect_timeout_seconds: float = 30.0
+    command_timeout_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class ImapSettings:
     listen: str = "127.0.0.1"
     # IMAP with STARTTLS (LOGINDISABLED before it); 143 in production.
@@ -148,6 +193,9 @@ class MessageSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    mx: MxSettings = field(default_factory=MxSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     pop3: Pop3Settings = field(default_factory=Pop3Settings)
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -173,6 +221,10 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.path(self.log.directory)
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.path(self.queue.directory)
 
     @property
     def mail_root(self) -> Path:
@@ -208,6 +260,9 @@ def validate(settings: Settings) -> list[ConfigError]:
     ports = {
         "smtp.submission_port": settings.smtp.submission_port,
         "smtp.submissions_port": settings.smtp.submissions_port,
+        "mx.port": settings.mx.port,
+        "relay.remote_port": settings.relay.remote_port,
+        "relay.dns_port": settings.relay.dns_port,
         "imap.port": settings.imap.port,
         "imap.tls_port": settings.imap.tls_port,
         "pop3.port": settings.pop3.port,
@@ -231,6 +286,14 @@ def validate(settings: Settings) -> list[ConfigError]:
             errors.append(ConfigError("messages.languages", f"unknown language {lang!r}"))
     if settings.smtp.max_message_size < 1024:
         errors.append(ConfigError("smtp.max_message_size", "must be at least 1024 bytes"))
+    if settings.queue.concurrency < 1 or settings.queue.per_destination < 1:
+        errors.append(ConfigError("queue.concurrency", "concurrency limits must be at least 1"))
+    if settings.relay.smarthost_username and settings.relay.smarthost_password_file is None:
+        errors.append(
+            ConfigError(
+                "relay.smarthost_password_file", "a smarthost username needs a password file"
+            )
+        )
     if settings.smtp.max_recipients < 1:
         errors.append(ConfigError("smtp.max_recipients", "must be at least 1"))
     return errors

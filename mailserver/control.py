@@ -63,15 +63,23 @@ class AccountWatch:
         return len(self._listeners.get(login.lower(), ()))
 
 
-async def serve_control(path: Path, watch: AccountWatch) -> asyncio.AbstractServer:
-    """Listen on the control socket; each line `{"account": LOGIN}` calls watch.changed."""
+async def serve_control(
+    path: Path, watch: AccountWatch, queue_changed: Callable[[], None]
+) -> asyncio.AbstractServer:
+    """Listen on the control socket. One JSON line per connection:
+    `{"account": LOGIN}` calls watch.changed; `{"queue": "changed"}` makes the queue
+    runner re-read the spool (after `mailserver queue retry|delete|bounce`)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
             message = json.loads(line)
-            told = watch.changed(str(message["account"]))
-            writer.write(json.dumps({"sessions": told}).encode() + b"\n")
+            if "queue" in message:
+                queue_changed()
+                reply = {"queue": "ok"}
+            else:
+                reply = {"sessions": watch.changed(str(message["account"]))}
+            writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (ValueError, KeyError, TypeError, TimeoutError, ConnectionError) as exc:
             log.warning("bad control message: %s", type(exc).__name__)
@@ -90,13 +98,25 @@ async def serve_control(path: Path, watch: AccountWatch) -> asyncio.AbstractServ
 
 def notify_account_changed(data_dir: Path, login: str, timeout: float = 2.0) -> int | None:
     """From the CLI: tell a running server on this node; None when none is running."""
-    path = data_dir / SOCKET_NAME
+    reply = _send(data_dir, {"account": login}, timeout)
+    try:
+        return int(reply["sessions"]) if reply is not None else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def notify_queue_changed(data_dir: Path, timeout: float = 2.0) -> bool:
+    """From the CLI: make a running server re-read its spool; False when none is running."""
+    return _send(data_dir, {"queue": "changed"}, timeout) is not None
+
+
+def _send(data_dir: Path, message: dict[str, str], timeout: float) -> dict[str, object] | None:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(path))
-            sock.sendall(json.dumps({"account": login}).encode() + b"\n")
-            reply = sock.makefile("rb").readline()
-        return int(json.loads(reply)["sessions"])
-    except (OSError, ValueError, KeyError, TypeError):
+            sock.connect(str(data_dir / SOCKET_NAME))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply = json.loads(sock.makefile("rb").readline())
+        return reply if isinstance(reply, dict) else None
+    except (OSError, ValueError):
         return None

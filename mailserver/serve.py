@@ -8,6 +8,7 @@ import signal
 import ssl
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -17,7 +18,11 @@ from mailserver.config import Settings
 from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
 from mailserver.imap.server import ImapServer
 from mailserver.imap.session import ImapContext
+from mailserver.listeners import LISTEN_BACKLOG
 from mailserver.pop3.server import Pop3Server
+from mailserver.queue.model import QueuedMessage
+from mailserver.queue.runner import QueueRunner
+from mailserver.queue.spool import Spool
 from mailserver.smtp.submission import SubmissionHandler, SubmissionServer
 
 log = logging.getLogger(__name__)
@@ -43,11 +48,14 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 
 
 async def start_submission(
-    services: Services, context: ssl.SSLContext
+    services: Services,
+    context: ssl.SSLContext,
+    spool: Spool,
+    on_enqueued: Callable[[QueuedMessage], None],
 ) -> tuple[SubmissionHandler, list[Listener]]:
     """Bind 587-style (STARTTLS required before AUTH) and 465-style (implicit TLS) listeners."""
     settings = services.settings
-    handler = SubmissionHandler(services)
+    handler = SubmissionHandler(services, spool, on_enqueued)
     loop = asyncio.get_running_loop()
     common = dict(
         data_size_limit=settings.smtp.max_message_size,
@@ -70,9 +78,15 @@ async def start_submission(
         return SubmissionServer(handler, auth_require_tls=True, **common)
 
     listen = settings.smtp.listen
-    submission = await loop.create_server(starttls_session, listen, settings.smtp.submission_port)
+    submission = await loop.create_server(
+        starttls_session, listen, settings.smtp.submission_port, backlog=LISTEN_BACKLOG
+    )
     submissions = await loop.create_server(
-        implicit_tls_session, listen, settings.smtp.submissions_port, ssl=context
+        implicit_tls_session,
+        listen,
+        settings.smtp.submissions_port,
+        ssl=context,
+        backlog=LISTEN_BACKLOG,
     )
     return handler, [
         Listener("submission (STARTTLS)", submission),
@@ -110,10 +124,12 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         loop.add_signal_handler(sig, stop.set)
     services = build_services(settings)
     context = tls_context(settings)
-    handler, smtp_listeners = await start_submission(services, context)
+    spool = Spool(settings.queue_dir)
+    runner = QueueRunner(services, spool)
+    handler, smtp_listeners = await start_submission(services, context, spool, runner.enqueued)
     watch = AccountWatch()
     watch.watch_all(services.authenticator.forget)  # a changed account re-verifies its password
-    control = await serve_control(settings.data_dir / SOCKET_NAME, watch)
+    control = await serve_control(settings.data_dir / SOCKET_NAME, watch, runner.rescan)
     imap_context = ImapContext(services, services.store, watch, context)  # one certificate
     imap = ImapServer(imap_context)
     pop3 = Pop3Server(imap_context)  # same store, policy, account watch and certificate
@@ -131,12 +147,16 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         print("  mailserver account add alice@example.org", file=out)
     out.flush()
     rotation = asyncio.create_task(rotate_daily(services))
+    queue = asyncio.create_task(runner.run())
     await stop.wait()
     rotation.cancel()
     print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
     control.close()
-    await drain(handler, smtp_listeners, settings.server.shutdown_grace_seconds)
+    grace = settings.server.shutdown_grace_seconds
+    await drain(handler, smtp_listeners, grace)
     await imap.stop()
     await pop3.stop()
+    await runner.stop(grace)
+    queue.cancel()
     services.log.write("stop")
     await services.close()

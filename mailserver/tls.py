@@ -6,11 +6,15 @@ certificate chain is the expensive part (DESIGN.md, known traps).
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.sslproto
 import datetime as dt
 import ipaddress
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -66,3 +70,47 @@ def server_context(cert_file: Path, key_file: Path, min_version: str = "TLSv1.2"
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+# asyncio's SSLProtocol preallocates `max_size` (256 KiB) per connection as its socket read
+# buffer. Measured (DESIGN.md, known traps; docs/benchmarks.md, "IMAP"): an idle IMAP TLS
+# session costs ~290 KiB with it, so 10,000 phones in IDLE need ~3 GB. 16 KiB holds a whole
+# TLS record (the largest read that can be decrypted at once), so nothing is lost but a few
+# more, smaller recv calls on bulk uploads.
+TLS_READ_BUFFER = 16 * 1024
+
+
+class _SmallBufferSSLProtocol(asyncio.sslproto.SSLProtocol):
+    """asyncio's own TLS protocol with a smaller read buffer; nothing else differs."""
+
+    def __init__(self, *args: Any, read_buffer: int, **kwargs: Any) -> None:
+        self.max_size = read_buffer  # read by SSLProtocol.__init__ to size the buffer
+        super().__init__(*args, **kwargs)
+
+
+async def start_tls_server(
+    client_connected_cb: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    *,
+    read_buffer: int = TLS_READ_BUFFER,
+    backlog: int = 1024,
+) -> asyncio.Server:
+    """`asyncio.start_server(cb, host, port, ssl=context)` with `read_buffer`-byte TLS buffers.
+
+    Builds what `loop.create_server(..., ssl=...)` builds for each connection (an SSLProtocol
+    wrapping a StreamReaderProtocol, on a plain TCP transport), but with the read buffer
+    sized by us, for this listener only: no process-wide change to asyncio. Connections
+    upgraded later with STARTTLS still get asyncio's default buffer.
+    """
+    loop = asyncio.get_running_loop()
+
+    def factory() -> asyncio.BaseProtocol:
+        reader = asyncio.StreamReader(loop=loop)
+        app = asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
+        return _SmallBufferSSLProtocol(
+            loop, app, context, None, server_side=True, read_buffer=read_buffer
+        )
+
+    return await loop.create_server(factory, host, port, backlog=backlog)

@@ -1,8 +1,9 @@
-"""What the submission server adds to a message before storing it (pure functions).
+"""What an SMTP listener adds to a message before spooling it (pure functions).
 
-Trace fields (RFC 5321 4.4): Return-Path and Received. As a submission
-server (RFC 6409 8.2, 8.3) we also add Date: and Message-ID: when the client
-left them out. The client's bytes follow unchanged.
+The Received trace field (RFC 5321 4.4); Return-Path is added at final
+delivery, by the queue. As a submission server (RFC 6409 8.2, 8.3) we also
+add Date: and Message-ID: when the client left them out. The client's bytes
+follow unchanged.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ def parse_headers(content: bytes) -> Message:
 def trace_headers(
     headers: Message,
     *,
-    sender: str,
     helo: str,
     client_ip: str | None,
     hostname: str,
@@ -37,20 +37,26 @@ def trace_headers(
     utf8: bool,
     now: dt.datetime,
     recipients: Sequence[str],
+    authenticated: bool = True,
+    complete_headers: bool = True,
 ) -> bytes:
-    """Return-Path, Received and any missing Date / Message-ID, as CRLF header lines."""
-    protocol = ("UTF8SMTP" if utf8 else "ESMTP") + ("SA" if tls_version else "A")
+    """Received, and (for submission) any missing Date / Message-ID, as CRLF header lines.
+
+    The protocol name follows RFC 3848: ESMTP, plus S with TLS, plus A with AUTH.
+    """
+    protocol = ("UTF8SMTP" if utf8 else "ESMTP") + ("S" if tls_version else "")
+    protocol += "A" if authenticated else ""
     tls = f" ({tls_version})" if tls_version else ""
     received_for = f"\r\n\tfor <{_clean(recipients[0])}>" if len(recipients) == 1 else ""
     lines = [
-        f"Return-Path: <{_clean(sender)}>",
         f"Received: from {_clean(helo)} ([{client_ip or 'unknown'}])\r\n"
         f"\tby {hostname} (mailserver) with {protocol}{tls} id {queue_id}{received_for};"
         f"\r\n\t{email.utils.format_datetime(now)}",
     ]
-    if headers.get("Date") is None:
+    # Only a submission server completes messages (RFC 6409 8.2, 8.3); an MX relays as is.
+    if complete_headers and headers.get("Date") is None:
         lines.append(f"Date: {email.utils.format_datetime(now)}")
-    if headers.get("Message-ID") is None:
+    if complete_headers and headers.get("Message-ID") is None:
         lines.append(f"Message-ID: <{queue_id}.{int(now.timestamp())}@{hostname}>")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
 

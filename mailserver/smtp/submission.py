@@ -15,7 +15,7 @@ import logging
 import time
 import weakref
 from base64 import b64decode
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
@@ -24,6 +24,8 @@ from mailserver import access
 from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
 from mailserver.log import new_id
+from mailserver.queue.model import QueuedMessage, Recipient
+from mailserver.queue.spool import Spool, SpoolError
 from mailserver.smtp import delivery
 from mailserver.smtp.replies import reply
 from policy import rules
@@ -32,6 +34,8 @@ from policy.model import Account, Action, Decision, Request, Service, Verdict
 
 log = logging.getLogger(__name__)
 
+# A remote recipient of an authenticated user: the queue relays it.
+RELAY_ALLOWED = Decision(Verdict.ALLOW, rules.RULE_RECIPIENT, "relay", 250, "2.1.5")
 INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
@@ -59,19 +63,11 @@ class SubmissionSession(Session):
         self._login_data = value
 
 
-class LocalEnvelope(Envelope):
-    """aiosmtpd's envelope plus the account each accepted recipient resolves to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.recipients: dict[str, Account] = {}
-
-
 class SubmissionServer(SMTP):
     """One client connection. Keeps the session id across STARTTLS and reports its lifetime."""
 
     session: SubmissionSession | None
-    envelope: LocalEnvelope | None
+    envelope: Envelope | None
 
     def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
@@ -80,9 +76,6 @@ class SubmissionServer(SMTP):
     def _create_session(self) -> SubmissionSession:
         previous = self.session
         return SubmissionSession(self.loop, previous.sid if previous else None)
-
-    def _create_envelope(self) -> LocalEnvelope:
-        return LocalEnvelope()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None
@@ -116,8 +109,15 @@ class SubmissionServer(SMTP):
 class SubmissionHandler:
     """aiosmtpd hooks for the submission listeners (587 and 465)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        spool: Spool,
+        on_enqueued: Callable[[QueuedMessage], None],
+    ) -> None:
         self.services = services
+        self.spool = spool
+        self.on_enqueued = on_enqueued
         self.connections: weakref.WeakSet[SubmissionServer] = weakref.WeakSet()
         self.draining = False
 
@@ -219,7 +219,7 @@ class SubmissionHandler:
         self,
         server: SubmissionServer,
         session: SubmissionSession,
-        envelope: LocalEnvelope,
+        envelope: Envelope,
         address: str,
         mail_options: list[str],
     ) -> str:
@@ -238,7 +238,7 @@ class SubmissionHandler:
         self,
         server: SubmissionServer,
         session: SubmissionSession,
-        envelope: LocalEnvelope,
+        envelope: Envelope,
         address: str,
         rcpt_options: list[str],
     ) -> str:
@@ -247,26 +247,23 @@ class SubmissionHandler:
             decision = _recipient_refusal(
                 452, "4.5.3", rules.REASON_TOO_MANY_RECIPIENTS, limit=str(limit)
             )
-            recipient = None
         else:
             # The sender is judged again with a fresh snapshot: a suspension between
             # MAIL and RCPT takes effect here.
             decision = await self._check_sender(session, envelope.mail_from or "", ())
-            recipient = None
             if decision.allowed:
-                decision, recipient = await self._check_recipient(address)
+                decision = await self._check_recipient(address)
         self._log(
             server, "rcpt", decision=decision, sender=envelope.mail_from, recipients=[address]
         )
-        if not decision.allowed or recipient is None:
+        if not decision.allowed:
             return self._refusal(decision)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        envelope.recipients[address] = recipient
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(
-        self, server: SubmissionServer, session: SubmissionSession, envelope: LocalEnvelope
+        self, server: SubmissionServer, session: SubmissionSession, envelope: Envelope
     ) -> str:
         content = envelope.original_content or b""
         headers = delivery.parse_headers(content)
@@ -282,60 +279,54 @@ class SubmissionHandler:
         if not decision.allowed:
             self._log(server, "data", decision=decision, status="rejected", **mail_fields)
             return self._refusal(decision)
-        queue_id = new_id()
+        now = self.services.clock()
         trace = delivery.trace_headers(
             headers,
-            sender=envelope.mail_from or "",
             helo=session.host_name or "unknown",
             client_ip=_peer(server)[0],
             hostname=self.services.settings.server.hostname,
-            queue_id=queue_id,
+            queue_id=new_id(),
             tls_version=session.tls_version,
             utf8=envelope.smtp_utf8,
-            now=self.services.clock(),
+            now=now,
             recipients=envelope.rcpt_tos,
         )
         message_id = message_id or delivery.added_message_id(trace)
         mail_fields["message_id"] = message_id
-        mailboxes = _unique_mailboxes(envelope.recipients.values())
         try:
-            await asyncio.to_thread(self._deliver, mailboxes, trace + content)
-        except OSError as exc:
-            log.error("delivery of %s failed: %s", queue_id, exc)
+            queued = await asyncio.to_thread(
+                self.spool.enqueue,
+                "" if envelope.mail_from == "<>" else envelope.mail_from or "",
+                [Recipient(address=a) for a in envelope.rcpt_tos],
+                trace + content,
+                now=now,
+                origin="submission",
+                login=session.login or "",
+                client_ip=_peer(server)[0] or "",
+                message_id=message_id or "",
+            )
+        except (OSError, SpoolError) as exc:
+            log.error("spooling a message failed: %s", exc)
             self._log(
                 server,
                 "data",
-                decision=None,
                 result="tempfail",
                 status="deferred",
-                queue_id=queue_id,
                 detail=type(exc).__name__,
                 **mail_fields,
             )
             return "451 4.3.0 Could not store the message; please try again later"
-        for address, account in envelope.recipients.items():
-            self._log(
-                server,
-                "deliver",
-                result="allow",
-                status="delivered",
-                queue_id=queue_id,
-                sender=envelope.mail_from,
-                recipients=[address],
-                account=account.login,
-                size=len(content),
-                message_id=message_id,
-            )
+        self.on_enqueued(queued)
         self._log(
             server,
             "data",
             decision=decision,
-            status="accepted",
+            status="queued",
             code="250 2.0.0",
-            queue_id=queue_id,
+            queue_id=queued.id,
             **mail_fields,
         )
-        return f"250 2.0.0 Ok: delivered as {queue_id}"
+        return f"250 2.0.0 Ok: queued as {queued.id}"
 
     async def handle_exception(self, error: Exception) -> str:
         """Never show internal errors to the client (aiosmtpd's default echoes them)."""
@@ -377,23 +368,21 @@ class SubmissionHandler:
         except DirectoryUnavailable:
             return directory_unavailable(Action.SEND)
 
-    async def _check_recipient(self, address: str) -> tuple[Decision, Account | None]:
-        """Local recipients only, for now: the queue issue adds relaying to other domains."""
+    async def _check_recipient(self, address: str) -> Decision:
+        """Local recipients must exist and may receive; remote ones are relayed for the
+        authenticated user (the queue delivers them by MX or through the smarthost)."""
         _, _, domain = address.rpartition("@")
         if not domain:
-            return _recipient_refusal(550, "5.1.3", rules.REASON_RECIPIENT_SYNTAX, address), None
+            return _recipient_refusal(550, "5.1.3", rules.REASON_RECIPIENT_SYNTAX, address)
         try:
             if domain.lower() not in await self.services.local_domains():
-                refusal = _recipient_refusal(451, "4.4.0", rules.REASON_REMOTE_NOT_ENABLED, address)
-                return refusal, None
+                return RELAY_ALLOWED
             account = await self.services.directory.find_by_address(address)
             if account is None:
-                refusal = _recipient_refusal(550, "5.1.1", rules.REASON_UNKNOWN_RECIPIENT, address)
-                return refusal, None
-            decision = await self._decide(account, Request(Action.RECEIVE, Service.SMTP))
+                return _recipient_refusal(550, "5.1.1", rules.REASON_UNKNOWN_RECIPIENT, address)
+            return await self._decide(account, Request(Action.RECEIVE, Service.SMTP))
         except DirectoryUnavailable:
-            return directory_unavailable(Action.RECEIVE), None
-        return decision, account
+            return directory_unavailable(Action.RECEIVE)
 
     async def _decide(self, account: Account, request: Request) -> Decision:
         return await access.judge(self.services, account, request)
@@ -429,10 +418,6 @@ class SubmissionHandler:
         record.update(fields)
         self.services.log.write(event, **record)
 
-    def _deliver(self, mailboxes: list[Account], message: bytes) -> None:
-        for account in mailboxes:
-            self.services.store.deliver(account.address, message)
-
 
 def _session(server: SubmissionServer) -> SubmissionSession:
     assert server.session is not None
@@ -460,11 +445,3 @@ def _recipient_refusal(
     return Decision(
         verdict, rules.RULE_RECIPIENT, reason, code, enhanced, params={"address": address, **params}
     )
-
-
-def _unique_mailboxes(accounts: Iterable[Account]) -> list[Account]:
-    """One copy per mailbox, however many of its addresses were named (aliases)."""
-    seen: dict[str, Account] = {}
-    for account in accounts:
-        seen.setdefault(account.login, account)
-    return list(seen.values())

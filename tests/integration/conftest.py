@@ -137,10 +137,42 @@ class MailServer:
                 return records
             time.sleep(0.02)
 
+    def wait_for_mail(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Path]:
+        """The messages in the account's INBOX once there are `count` (delivery is by the
+        queue, just after the 250); fails the test if they do not arrive in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.maildir_messages(address)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(f"{count} message(s) for {address} not delivered; found {len(found)}")
+            time.sleep(0.02)
+
+    def submit(
+        self, content: bytes, to: str, sender: str = "alice@bangkok.go.th", wait: bool = True
+    ) -> None:
+        """Send over implicit-TLS submission as `sender`; wait until the queue delivered it."""
+        before = len(self.maildir_messages(to))
+        with smtplib.SMTP_SSL(
+            "127.0.0.1", self.submissions_port, context=client_tls_context(), timeout=10
+        ) as smtp:
+            smtp.login(sender, PASSWORD)
+            smtp.sendmail(sender, [to], content)
+        if wait:
+            self.wait_for_mail(to, before + 1)
+
     def maildir_messages(self, address: str) -> list[Path]:
+        """The INBOX message files: new/ and cur/ (an IMAP session moves them to cur/)."""
         local, _, domain = address.partition("@")
-        new = self.data_dir / "mail" / domain / local / "Maildir" / "new"
-        return sorted(new.iterdir()) if new.exists() else []
+        maildir = self.data_dir / "mail" / domain / local / "Maildir"
+        found = [
+            p
+            for sub in ("new", "cur")
+            if (maildir / sub).exists()
+            for p in (maildir / sub).iterdir()
+        ]
+        return sorted(found, key=lambda p: p.name)
 
     @property
     def imap_port(self) -> int:

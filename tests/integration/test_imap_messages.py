@@ -4,7 +4,6 @@ EXPUNGE, APPEND, with mail delivered by the SMTP side."""
 from __future__ import annotations
 
 import email
-import smtplib
 from email.header import Header
 from email.message import EmailMessage
 
@@ -31,11 +30,7 @@ def thai_message(subject: str = THAI_SUBJECT, body: str = "สวัสดีค
 
 
 def send(server: MailServer, content: bytes, to: str = BOB) -> None:
-    with smtplib.SMTP_SSL(
-        "127.0.0.1", server.submissions_port, context=client_tls_context(), timeout=10
-    ) as smtp:
-        smtp.login(ALICE, PASSWORD)
-        smtp.sendmail(ALICE, [to], content)
+    server.submit(content, to)
 
 
 def imap_client(server: MailServer, login: str = BOB) -> imapclient.IMAPClient:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import poplib
-import smtplib
 import socket
 import time
 from collections.abc import Callable
@@ -31,11 +30,7 @@ def message(n: int, body: str = "hello") -> bytes:
 
 
 def send(server: MailServer, content: bytes, to: str = BOB) -> None:
-    with smtplib.SMTP_SSL(
-        "127.0.0.1", server.submissions_port, context=client_tls_context(), timeout=10
-    ) as smtp:
-        smtp.login(ALICE, PASSWORD)
-        smtp.sendmail(ALICE, [to], content)
+    server.submit(content, to)
 
 
 def plain_client(server: MailServer) -> poplib.POP3:

@@ -13,7 +13,6 @@ NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
 
 def trace(content: bytes, **overrides: object) -> bytes:
     args = dict(
-        sender="alice@bangkok.go.th",
         helo="laptop",
         client_ip="192.0.2.7",
         hostname="mail.bangkok.go.th",
@@ -30,7 +29,7 @@ def trace(content: bytes, **overrides: object) -> bytes:
 def test_trace_parses_as_headers_and_names_the_client() -> None:
     content = b"From: a@b\r\nDate: x\r\nMessage-ID: <m@b>\r\n\r\nbody\r\n"
     headers = email.message_from_bytes(trace(content) + content)
-    assert headers["Return-Path"] == "<alice@bangkok.go.th>"
+    assert headers["Return-Path"] is None  # added at final delivery, by the queue
     received = " ".join(headers["Received"].split())
     assert received.startswith("from laptop ([192.0.2.7]) by mail.bangkok.go.th (mailserver)")
     assert "with ESMTPSA (TLSv1.3) id ABC123 for <bob@bangkok.go.th>;" in received
@@ -46,7 +45,7 @@ def test_missing_date_and_message_id_are_added() -> None:
 
 
 def test_client_text_cannot_inject_headers() -> None:
-    added = trace(b"\r\n", helo="evil\r\nBcc: x", sender="a>\r\nX: y")
+    added = trace(b"\r\n", helo="evil\r\nBcc: x", recipients=["a>\r\nX: y"])
     assert b"\r\nBcc:" not in added and b"\r\nX:" not in added
 
 

@@ -9,14 +9,19 @@ account change (control socket) or the periodic re-check interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from mailserver.imap.protocol import Command, RawLine, continuation
 from mailserver.imap.session import CommandFailed, ImapSession, Ok, State
 from mailserver.imap.updates import report_changes
 
-# Without notifications (e.g. delivery by another node), changes are still polled this often.
-POLL_SECONDS = 5.0
+# Without a notification (delivery by another node, a change by another process), the
+# mailbox is still looked at this often. In-process changes wake the session at once.
+POLL_SECONDS = 30.0
+
+
+def _consume(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def idle(session: ImapSession, command: Command) -> Ok:
@@ -43,8 +48,8 @@ async def idle(session: ImapSession, command: Command) -> Ok:
     finally:
         if not reader.done():
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+        # Collect the reader's outcome even when we are being cancelled ourselves.
+        reader.add_done_callback(_consume)
     event = reader.result()
     if not isinstance(event, RawLine) or event.data.strip().upper() != b"DONE":
         raise CommandFailed("Expected DONE", status="BAD")

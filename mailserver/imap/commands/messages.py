@@ -149,6 +149,12 @@ def _run_search(view: MailboxView, program: SearchProgram, by_uid: bool) -> list
     return found
 
 
+# FETCH answers are built off the event loop a batch at a time and sent in one write:
+# a batch ends after this many messages or once its responses pass this many bytes.
+FETCH_BATCH_MESSAGES = 500
+FETCH_BATCH_BYTES = 1 << 20
+
+
 async def fetch(session: ImapSession, command: Command) -> Ok:
     view = view_of(session)
     atom, *rest = arity(command, 2, 3)
@@ -157,30 +163,57 @@ async def fetch(session: ImapSession, command: Command) -> Ok:
         items = [FetchItem(name="UID"), *items]
     targets = resolve(view, atom, uid=command.uid)
     marks_seen = not view.readonly and any(i.sets_seen for i in items)
-    for seq, info in targets:
-        if marks_seen and "\\Seen" not in info.flags:
-            changed = await in_store(session, view.store_flags, [info.uid], ["\\Seen"], "+")
-            info = view.messages[seq - 1] if seq <= len(view.messages) else info
-            if info.uid in changed and not any(i.name == "FLAGS" for i in items):
-                # The new \Seen goes out with the data, right after UID (as Dovecot does).
-                uid_first = items[:1] if items[0].name == "UID" else []
-                items_for = [*uid_first, FetchItem(name="FLAGS"), *items[len(uid_first) :]]
-            else:
-                items_for = items
-        else:
-            items_for = items
+    while targets:
         try:
-            data = await asyncio.to_thread(_fetch_one, view, info, items_for)
-        except MessageNotFound:
-            continue  # expunged by another session meanwhile; reported later
+            done, data = await in_store(session, _fetch_batch, view, targets, items, marks_seen)
         except _UnknownEncoding:
             raise CommandFailed("Unknown content transfer encoding", code="UNKNOWN-CTE") from None
-        await session.send(untagged(seq, Atom("FETCH"), data))
+        await session.send(data)
+        targets = targets[done:]
     return Ok("FETCH completed")
 
 
 class _UnknownEncoding(Exception):
     pass
+
+
+def _fetch_batch(
+    view: MailboxView,
+    targets: list[tuple[int, MessageInfo]],
+    items: list[FetchItem],
+    marks_seen: bool,
+) -> tuple[int, bytes]:
+    """Answer the first messages of `targets` (blocking); returns how many, and the bytes."""
+    with_flags = _with_flags(items)
+    out: list[bytes] = []
+    size = 0
+    count = 0
+    for seq, info in targets[:FETCH_BATCH_MESSAGES]:
+        count += 1
+        answer = items
+        if marks_seen and "\\Seen" not in info.flags:
+            # RFC 3501 §6.4.5: BODY[] without PEEK sets \Seen; the new flags go with it.
+            changed = view.store_flags([info.uid], ["\\Seen"], "+")
+            if info.uid in changed:
+                info = info._replace(flags=changed[info.uid])
+                answer = with_flags
+        try:
+            response = untagged(seq, Atom("FETCH"), _fetch_one(view, info, answer))
+        except MessageNotFound:
+            continue  # expunged by another session meanwhile; reported later
+        out.append(response)
+        size += len(response)
+        if size >= FETCH_BATCH_BYTES:
+            break
+    return count, b"".join(out)
+
+
+def _with_flags(items: list[FetchItem]) -> list[FetchItem]:
+    """`items` plus FLAGS right after UID (as Dovecot sends it), unless already asked for."""
+    if any(i.name == "FLAGS" for i in items):
+        return items
+    uid_first = items[:1] if items and items[0].name == "UID" else []
+    return [*uid_first, FetchItem(name="FLAGS"), *items[len(uid_first) :]]
 
 
 def _fetch_one(view: MailboxView, info: MessageInfo, items: list[FetchItem]) -> list[object]:

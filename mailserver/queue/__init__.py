@@ -1,0 +1,1 @@
+"""The durable queue: spool, schedule, runner, MX lookup and delivery status notifications."""
