@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A rescan of the spool picks up changes made by the CLI in another process.
 RESCAN_SECONDS = 30.0
+# How often the queue's size and oldest message go to the policy log (queue-stats).
+STATS_SECONDS = 300.0
 # Policy-log status and result of a recipient in each state.
 _STATUS = {
     RecipientState.DELIVERED: ("delivered", "allow"),
@@ -53,6 +55,7 @@ class QueueRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._rescan = True
+        self._next_stats = services.clock()
         self._stopping = False
         self._slots = asyncio.Semaphore(self.settings.queue.concurrency)
         self._destinations: dict[str, asyncio.Semaphore] = defaultdict(
@@ -112,6 +115,17 @@ class QueueRunner:
     async def _load_schedule(self) -> None:
         messages = await asyncio.to_thread(lambda: list(self.spool.all()))
         self._due = {m.id: m.next_attempt for m in messages if not m.frozen}
+        now = self.services.clock()
+        if now >= self._next_stats:
+            self._next_stats = now + dt.timedelta(seconds=STATS_SECONDS)
+            oldest = min((m.received_at for m in messages), default=now)
+            self.services.log.write(
+                "queue-stats",
+                protocol="queue",
+                size=len(messages),
+                pending_recipients=sum(len(m.pending) for m in messages),
+                oldest_seconds=int((now - oldest).total_seconds()),
+            )
 
     async def stop(self, grace: float) -> None:
         """Stop starting deliveries; let those in progress finish for `grace` seconds."""

@@ -169,6 +169,8 @@ def test_queue_bounce_and_delete_commands(make_server: Any, make_sink: Any) -> N
     assert any(a == "queue-delete" for a, _ in actions)
     stats = server.cli("queue", "stats").stdout
     assert "0 messages" in stats and "status deferred" in stats
+    (first_stats, *_) = [r for r in server.log_records() if r["event"] == "queue-stats"]
+    assert first_stats["size"] == 0  # logged at start, before anything was queued
 
 
 def test_spool_survives_a_restart(make_server: Any, make_sink: Any, tmp_path: Path) -> None:
