@@ -23,7 +23,9 @@ from mailserver.pop3.server import Pop3Server
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.runner import QueueRunner
 from mailserver.queue.spool import Spool
-from mailserver.smtp.submission import SubmissionHandler, SubmissionServer
+from mailserver.smtp.mx_handler import MxHandler, start_mx
+from mailserver.smtp.session import SmtpConnection, SmtpHandler
+from mailserver.smtp.submission import SubmissionHandler
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +69,15 @@ async def start_submission(
         loop=loop,
     )
 
-    def starttls_session() -> SubmissionServer:
-        return SubmissionServer(
+    def starttls_session() -> SmtpConnection:
+        return SmtpConnection(
             handler, tls_context=context, require_starttls=True, auth_require_tls=True, **common
         )
 
-    def implicit_tls_session() -> SubmissionServer:
-        # The whole connection is TLS; SubmissionServer tells aiosmtpd so at connection_made,
+    def implicit_tls_session() -> SmtpConnection:
+        # The whole connection is TLS; SmtpConnection tells aiosmtpd so at connection_made,
         # and the auth methods check the transport themselves as well.
-        return SubmissionServer(handler, auth_require_tls=True, **common)
+        return SmtpConnection(handler, auth_require_tls=True, **common)
 
     listen = settings.smtp.listen
     submission = await loop.create_server(
@@ -94,15 +96,17 @@ async def start_submission(
     ]
 
 
-async def drain(handler: SubmissionHandler, listeners: list[Listener], grace: float) -> None:
-    """Stop accepting, let transactions in flight finish (up to `grace` s), then close."""
-    handler.draining = True
+async def drain(handlers: list[SmtpHandler], listeners: list[Listener], grace: float) -> None:
+    """Stop accepting, let SMTP transactions in flight finish (up to `grace` s), then close."""
+    for handler in handlers:
+        handler.draining = True
     for listener in listeners:
         listener.server.close()
+    connections = [c for handler in handlers for c in handler.connections]
     deadline = time.monotonic() + grace
-    while any(c.in_transaction for c in handler.connections) and time.monotonic() < deadline:
+    while any(c.in_transaction for c in connections) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    for connection in list(handler.connections):
+    for connection in connections:
         if connection.transport is not None:
             connection.transport.write(b"421 4.3.2 Service shutting down\r\n")
             connection.transport.close()
@@ -127,6 +131,10 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     spool = Spool(settings.queue_dir)
     runner = QueueRunner(services, spool)
     handler, smtp_listeners = await start_submission(services, context, spool, runner.enqueued)
+    mx_handler = MxHandler(services, spool, runner.enqueued)
+    smtp_listeners.append(
+        Listener("mx (inbound)", await start_mx(mx_handler, context, LISTEN_BACKLOG))
+    )
     watch = AccountWatch()
     watch.watch_all(services.authenticator.forget)  # a changed account re-verifies its password
     control = await serve_control(settings.data_dir / SOCKET_NAME, watch, runner.rescan)
@@ -153,7 +161,7 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
     control.close()
     grace = settings.server.shutdown_grace_seconds
-    await drain(handler, smtp_listeners, grace)
+    await drain([handler, mx_handler], smtp_listeners, grace)
     await imap.stop()
     await pop3.stop()
     await runner.stop(grace)

@@ -13,21 +13,17 @@ import binascii
 import email.utils
 import logging
 import time
-import weakref
 from base64 import b64decode
-from collections.abc import Callable
-from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope
 
 from mailserver import access
-from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
 from mailserver.log import new_id
-from mailserver.queue.model import QueuedMessage, Recipient
-from mailserver.queue.spool import Spool, SpoolError
+from mailserver.queue.model import Recipient
+from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
-from mailserver.smtp.replies import reply
+from mailserver.smtp.session import SmtpConnection, SmtpHandler, SmtpSession
 from policy import rules
 from policy.engine import bad_credentials, directory_unavailable
 from policy.model import Account, Action, Decision, Request, Service, Verdict
@@ -36,105 +32,18 @@ log = logging.getLogger(__name__)
 
 # A remote recipient of an authenticated user: the queue relays it.
 RELAY_ALLOWED = Decision(Verdict.ALLOW, rules.RULE_RECIPIENT, "relay", 250, "2.1.5")
-INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 
 
-class SubmissionSession(Session):
-    """aiosmtpd's session plus what the policy log needs."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, sid: str | None = None) -> None:
-        super().__init__(loop)
-        self.sid = sid or new_id()
-        self.login: str | None = None
-        self.account: Account | None = None
-        self.account_read_at = 0.0
-        self.tls_version: str | None = None
-
-    # aiosmtpd sets the deprecated `login_data` on every AUTH and logs a warning each
-    # time; we keep the login in `self.login` and let that attribute be a plain one.
-    @property
-    def login_data(self) -> Any:
-        return self._login_data
-
-    @login_data.setter
-    def login_data(self, value: Any) -> None:
-        self._login_data = value
-
-
-class SubmissionServer(SMTP):
-    """One client connection. Keeps the session id across STARTTLS and reports its lifetime."""
-
-    session: SubmissionSession | None
-    envelope: Envelope | None
-
-    def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.submission = handler
-
-    def _create_session(self) -> SubmissionSession:
-        previous = self.session
-        return SubmissionSession(self.loop, previous.sid if previous else None)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        first = self.transport is None
-        super().connection_made(transport)
-        assert self.session is not None
-        ssl_object = transport.get_extra_info("ssl_object")
-        self.session.tls_version = ssl_object.version() if ssl_object else None
-        if first and ssl_object is not None:
-            # Implicit TLS (RFC 8314): the connection is encrypted from the first byte.
-            # aiosmtpd only knows STARTTLS; marking the session as TLS lets its own
-            # auth_require_tls check pass and keeps STARTTLS from being offered again.
-            self._tls_protocol = transport  # type: ignore[assignment]
-        if first:
-            self.submission.connected(self)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        self.submission.disconnected(self)
-        super().connection_lost(error)
-
-    @property
-    def encrypted(self) -> bool:
-        return (
-            self.transport is not None and self.transport.get_extra_info("ssl_object") is not None
-        )
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.envelope is not None and self.envelope.mail_from is not None
-
-
-class SubmissionHandler:
+class SubmissionHandler(SmtpHandler):
     """aiosmtpd hooks for the submission listeners (587 and 465)."""
 
-    def __init__(
-        self,
-        services: Services,
-        spool: Spool,
-        on_enqueued: Callable[[QueuedMessage], None],
-    ) -> None:
-        self.services = services
-        self.spool = spool
-        self.on_enqueued = on_enqueued
-        self.connections: weakref.WeakSet[SubmissionServer] = weakref.WeakSet()
-        self.draining = False
-
-    # --- connection life --------------------------------------------------
-
-    def connected(self, server: SubmissionServer) -> None:
-        self.connections.add(server)
-        self._log(server, "connect")
-
-    def disconnected(self, server: SubmissionServer) -> None:
-        if server in self.connections:
-            self.connections.discard(server)
-            self._log(server, "disconnect")
+    protocol = "smtp"
 
     # --- AUTH (RFC 4954) ---------------------------------------------------
 
-    async def auth_PLAIN(self, server: SubmissionServer, args: list[str]) -> AuthResult:
+    async def auth_PLAIN(self, server: SmtpConnection, args: list[str]) -> AuthResult:
         """SASL PLAIN (RFC 4616): authzid NUL authcid NUL password, initial response or not."""
         if not server.encrypted:
             return AuthResult(success=False, handled=False, message=ENCRYPTION_REQUIRED)
@@ -165,7 +74,7 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=False, message=self._refusal(decision))
         return await self._authenticate(server, login, password, "PLAIN")
 
-    async def auth_LOGIN(self, server: SubmissionServer, args: list[str]) -> AuthResult:
+    async def auth_LOGIN(self, server: SmtpConnection, args: list[str]) -> AuthResult:
         """The LOGIN mechanism Outlook still uses: user name and password, each base64."""
         if not server.encrypted:
             return AuthResult(success=False, handled=False, message=ENCRYPTION_REQUIRED)
@@ -186,7 +95,7 @@ class SubmissionHandler:
         return await self._authenticate(server, login, password, "LOGIN")
 
     async def _authenticate(
-        self, server: SubmissionServer, login_raw: bytes, password_raw: bytes, mechanism: str
+        self, server: SmtpConnection, login_raw: bytes, password_raw: bytes, mechanism: str
     ) -> AuthResult:
         session = _session(server)
         try:
@@ -217,8 +126,8 @@ class SubmissionHandler:
 
     async def handle_MAIL(
         self,
-        server: SubmissionServer,
-        session: SubmissionSession,
+        server: SmtpConnection,
+        session: SmtpSession,
         envelope: Envelope,
         address: str,
         mail_options: list[str],
@@ -236,8 +145,8 @@ class SubmissionHandler:
 
     async def handle_RCPT(
         self,
-        server: SubmissionServer,
-        session: SubmissionSession,
+        server: SmtpConnection,
+        session: SmtpSession,
         envelope: Envelope,
         address: str,
         rcpt_options: list[str],
@@ -263,7 +172,7 @@ class SubmissionHandler:
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(
-        self, server: SubmissionServer, session: SubmissionSession, envelope: Envelope
+        self, server: SmtpConnection, session: SmtpSession, envelope: Envelope
     ) -> str:
         content = envelope.original_content or b""
         headers = delivery.parse_headers(content)
@@ -283,7 +192,7 @@ class SubmissionHandler:
         trace = delivery.trace_headers(
             headers,
             helo=session.host_name or "unknown",
-            client_ip=_peer(server)[0],
+            client_ip=server.peer[0],
             hostname=self.services.settings.server.hostname,
             queue_id=new_id(),
             tls_version=session.tls_version,
@@ -302,7 +211,7 @@ class SubmissionHandler:
                 now=now,
                 origin="submission",
                 login=session.login or "",
-                client_ip=_peer(server)[0] or "",
+                client_ip=server.peer[0] or "",
                 message_id=message_id or "",
             )
         except (OSError, SpoolError) as exc:
@@ -328,14 +237,9 @@ class SubmissionHandler:
         )
         return f"250 2.0.0 Ok: queued as {queued.id}"
 
-    async def handle_exception(self, error: Exception) -> str:
-        """Never show internal errors to the client (aiosmtpd's default echoes them)."""
-        log.error("SMTP session error", exc_info=error)
-        return INTERNAL_ERROR
-
     # --- facts for the policy -------------------------------------------------
 
-    async def _fresh_account(self, session: SubmissionSession) -> Account | None:
+    async def _fresh_account(self, session: SmtpSession) -> Account | None:
         """The session's account, re-read unless the snapshot is within the staleness bound."""
         bound = self.services.settings.smtp.account_staleness_seconds
         if session.account is None or time.monotonic() - session.account_read_at >= bound:
@@ -344,7 +248,7 @@ class SubmissionHandler:
         return session.account
 
     async def _check_sender(
-        self, session: SubmissionSession, sender: str, header_from: tuple[str, ...]
+        self, session: SmtpSession, sender: str, header_from: tuple[str, ...]
     ) -> Decision:
         try:
             account = await self._fresh_account(session)
@@ -389,46 +293,10 @@ class SubmissionHandler:
 
     # --- output ---------------------------------------------------------------
 
-    def _refusal(self, decision: Decision) -> str:
-        return reply(
-            decision.smtp_code, decision.enhanced_code, self.services.user_message(decision)
-        )
 
-    def _log(
-        self,
-        server: SubmissionServer,
-        event: str,
-        *,
-        decision: Decision | None = None,
-        **fields: Any,
-    ) -> None:
-        session = server.session
-        ip, port = _peer(server)
-        record: dict[str, Any] = {
-            "session": session.sid if session else None,
-            "protocol": "smtp",
-            "client_ip": ip,
-            "client_port": port,
-            "tls": session.tls_version if session else None,
-            "login": session.login if session else None,
-        }
-        if decision is not None:
-            record.update(access.decision_fields(decision))
-            record["code"] = f"{decision.smtp_code} {decision.enhanced_code}"
-        record.update(fields)
-        self.services.log.write(event, **record)
-
-
-def _session(server: SubmissionServer) -> SubmissionSession:
+def _session(server: SmtpConnection) -> SmtpSession:
     assert server.session is not None
     return server.session
-
-
-def _peer(server: SubmissionServer) -> tuple[str | None, int | None]:
-    peer = server.session.peer if server.session else None
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return str(peer[0]), int(peer[1])
-    return None, None
 
 
 def _b64(text: str) -> bytes | None:

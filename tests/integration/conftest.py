@@ -20,7 +20,7 @@ import pytest
 
 PASSWORD = "correct horse battery staple"
 # The listeners `mailserver serve` starts (the fixture waits for each to accept).
-LISTENERS = ("submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+LISTENERS = ("submission", "submissions", "mx", "imap", "imaps", "pop3", "pop3s")
 
 
 def free_port() -> int:
@@ -184,7 +184,7 @@ class MailServer:
 
 
 def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, dict[str, int]]:
-    ports = {name: free_port() for name in ("submission", "submissions", "imap", "imaps")}
+    ports = {name: free_port() for name in ("submission", "submissions", "mx", "imap", "imaps")}
     ports |= {name: free_port() for name in ("pop3", "pop3s")}
     submission, submissions = ports["submission"], ports["submissions"]
     settings: dict[str, dict[str, Any]] = {
@@ -195,6 +195,7 @@ def write_config(root: Path, **sections: dict[str, Any]) -> tuple[Path, dict[str
             "shutdown_grace_seconds": 10,
         },
         "smtp": {"submission_port": submission, "submissions_port": submissions},
+        "mx": {"port": ports["mx"]},
         "imap": {"port": ports["imap"], "tls_port": ports["imaps"]},
         "pop3": {"port": ports["pop3"], "tls_port": ports["pop3s"]},
         "auth": {"argon2_memory_kib": 1024, "argon2_time_cost": 1, "failure_delay_seconds": 0.05},

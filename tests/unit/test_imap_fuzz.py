@@ -251,3 +251,15 @@ def test_ten_mib_line_whole_and_chunked() -> None:
     assert whole[0] == Err("LineTooLong", "a1", "BAD", None, False)
     assert whole[1:] == [Command("a2", "NOOP", False, [])]
     assert LineTooLong.__name__ == whole[0].kind  # type: ignore[union-attr]
+
+
+def test_overlong_line_ending_in_a_huge_literal_reads_the_same_however_fed() -> None:
+    """Found by the fuzzer: a too-long line whose non-synchronising literal is too big to
+    skip gave one fatal error when fed whole but two errors when fed byte by byte."""
+    data = (
+        b"0 NOOP BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> "
+        b"BODY.PEEK[HEADER.FIELDS (F{999+}\r\nROM TO)]<0.100>\r\n"
+    )
+    whole, by_byte, chunked = whole_and_pieces(data, [])
+    assert whole == by_byte == chunked
+    assert [getattr(e, "kind", None) for e in whole] == ["LineTooLong", "LiteralTooLarge"]

@@ -399,9 +399,10 @@ class CommandParser:
             raw = self._raw
             self._abandon(skip_rest=False)
             if not raw:
+                # As when the line arrives in pieces: a literal too large even to skip is
+                # reported by its own (fatal) error at the next event.
                 self._after_bad_line(_literal_marker(tail))
-            self._dead_reported = self._mode is _Mode.DEAD
-            raise LineTooLong("Command line too long", tag=tag, fatal=self._dead_reported)
+            raise LineTooLong("Command line too long", tag=tag)
         line = bytes(buf[:end])
         del buf[: lf + 1]
         self._scan = 0
