@@ -24,7 +24,7 @@ from mailserver.queue.model import QueuedMessage
 from mailserver.queue.runner import QueueRunner
 from mailserver.queue.spool import Spool
 from mailserver.smtp.mx_handler import MxHandler, start_mx
-from mailserver.smtp.session import SmtpConnection, SmtpHandler
+from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler
 from mailserver.smtp.submission import SubmissionHandler
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ async def drain(handlers: list[SmtpHandler], listeners: list[Listener], grace: f
         await asyncio.sleep(0.05)
     for connection in connections:
         if connection.transport is not None:
-            connection.transport.write(b"421 4.3.2 Service shutting down\r\n")
+            connection.transport.write(SHUTTING_DOWN.encode() + b"\r\n")
             connection.transport.close()
     for listener in listeners:
         await listener.server.wait_closed()

@@ -21,7 +21,7 @@ from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
 from mailserver.smtp.relaycheck import Recipient as Kind
 from mailserver.smtp.relaycheck import classify_recipient, helo_problem
-from mailserver.smtp.session import SmtpConnection, SmtpHandler, SmtpSession
+from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler, SmtpSession
 from policy import rules
 from policy.engine import directory_unavailable
 from policy.messages import reply_text
@@ -83,7 +83,7 @@ class MxHandler(SmtpHandler):
         mail_options: list[str],
     ) -> str:
         if self.draining:
-            return "421 4.3.2 Service shutting down, please try again later"
+            return SHUTTING_DOWN
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"

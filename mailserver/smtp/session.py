@@ -28,6 +28,7 @@ from policy.model import Account, Decision
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 
 
 class SmtpSession(Session):

@@ -23,7 +23,7 @@ from mailserver.log import new_id
 from mailserver.queue.model import Recipient
 from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
-from mailserver.smtp.session import SmtpConnection, SmtpHandler, SmtpSession
+from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler, SmtpSession
 from policy import rules
 from policy.engine import bad_credentials, directory_unavailable
 from policy.model import Account, Action, Decision, Request, Service, Verdict
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # A remote recipient of an authenticated user: the queue relays it.
 RELAY_ALLOWED = Decision(Verdict.ALLOW, rules.RULE_RECIPIENT, "relay", 250, "2.1.5")
-SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 
 
