@@ -9,6 +9,7 @@ the queue delivers them. STARTTLS is offered; AUTH is not (users submit on 587).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from typing import Any
 
@@ -47,7 +48,10 @@ class MxHandler(SmtpHandler):
         self, server: SmtpConnection, session: SmtpSession, envelope: Envelope, hostname: str
     ) -> Any:
         refusal = await self._check_helo(server, hostname)
-        return refusal if refusal else MISSING
+        if refusal:
+            session.host_name = None
+            return refusal
+        return MISSING
 
     async def handle_EHLO(
         self,
@@ -59,6 +63,7 @@ class MxHandler(SmtpHandler):
     ) -> list[str]:
         refusal = await self._check_helo(server, hostname)
         if refusal:
+            session.host_name = None  # a refused name does not keep an earlier good one
             return [refusal]
         session.host_name = hostname  # the 5-argument hook must set it (aiosmtpd)
         return [r for r in responses if not r[4:].upper().startswith("AUTH")]
@@ -67,7 +72,9 @@ class MxHandler(SmtpHandler):
         settings = self.services.settings
         if not settings.mx.strict_helo:
             return None
-        own = {settings.server.hostname.lower(), *await self.services.local_domains()}
+        own = {settings.server.hostname.lower()}
+        with contextlib.suppress(DirectoryUnavailable):
+            own |= await self.services.local_domains()
         problem = helo_problem(hostname, own)
         if problem is None:
             return None
@@ -84,6 +91,10 @@ class MxHandler(SmtpHandler):
     ) -> str:
         if self.draining:
             return SHUTTING_DOWN
+        if address != "<>" and "@" not in address:
+            # A bounce to a sender without a domain could never be delivered.
+            self._log(server, "mail", result="deny", reason="sender_syntax", sender=address)
+            return "553 5.1.7 The sender address needs a domain"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -108,7 +119,12 @@ class MxHandler(SmtpHandler):
                 recipients=[address],
             )
             return f"452 4.5.3 Too many recipients (at most {limit} per message)"
-        kind = classify_recipient(address, await self.services.local_domains())
+        try:
+            kind = classify_recipient(address, await self.services.local_domains())
+        except DirectoryUnavailable:
+            decision = directory_unavailable(Action.RECEIVE)
+            self._log(server, "rcpt", decision=decision, sender=sender, recipients=[address])
+            return self._refusal(decision)
         if kind is not Kind.LOCAL:
             reason = "relay_denied" if kind is Kind.RELAY else rules.REASON_RECIPIENT_SYNTAX
             self._log(

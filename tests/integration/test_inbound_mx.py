@@ -188,3 +188,18 @@ def test_received_line_names_the_peer_without_auth(server: MailServer) -> None:
     assert b"Received: from mx.example.org ([127.0.0.1])" in received
     assert b"with ESMTP id" in received
     assert b"ESMTPA" not in received and b"ESMTPSA" not in received
+
+
+def test_sender_without_a_domain_is_refused(server: MailServer) -> None:
+    with mx(server) as smtp:
+        code, text = smtp.docmd("MAIL", "FROM:<bob>")
+        assert (code, text[:5]) == (553, b"5.1.7")
+        assert smtp.mail(OUTSIDER)[0] == 250
+
+
+def test_a_refused_ehlo_does_not_keep_an_earlier_name(server: MailServer) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as smtp:
+        assert smtp.ehlo("mx.example.org")[0] == 250
+        assert smtp.ehlo("bangkok.go.th")[0] == 550
+        code, _ = smtp.docmd("MAIL", f"FROM:<{OUTSIDER}>")
+        assert code == 503  # send HELO/EHLO first
