@@ -219,11 +219,19 @@ def make_server(tmp_path: Path) -> Iterator[Any]:
     def factory(**sections: dict[str, Any]) -> MailServer:
         root = tmp_path / f"server{len(servers)}"
         root.mkdir()
-        config, ports = write_config(root, **sections)
-        listening = {k: v for k, v in ports.items() if k in LISTENERS}
-        server = MailServer(root, config, ports["submission"], ports["submissions"], listening)
+        for attempt in range(3):
+            config, ports = write_config(root, **sections)
+            listening = {k: v for k, v in ports.items() if k in LISTENERS}
+            server = MailServer(root, config, ports["submission"], ports["submissions"], listening)
+            try:
+                server.start()
+                break
+            except RuntimeError as exc:
+                # A free port can be taken by another process's outgoing connection before
+                # the server binds it; pick new ones rather than fail the test.
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
         servers.append(server)
-        server.start()
         return server
 
     yield factory
