@@ -525,7 +525,11 @@ def _leaves(bs: list, path: tuple[int, ...]) -> list[tuple[tuple[int, ...], list
     return [(here, bs)]
 
 
-@pytest.mark.skipif(not CORPUS_FILES, reason="corpus not available")
+def test_the_corpus_is_there() -> None:
+    """The shared corpus lies beside the repository (as in CI); without it, fail loudly."""
+    assert len(CORPUS_FILES) > 50, f"the shared corpus is missing at {CORPUS}"
+
+
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: str(p.relative_to(CORPUS)))
 def test_corpus_message(path: Path) -> None:
     msg = crlf(path.read_bytes())
