@@ -339,6 +339,11 @@ class QueueRunner:
             tls = "required" if relay.smarthost_require_tls or auth else "opportunistic"
             return [outbound.parse_smarthost(relay.smarthost)], tls, auth
         hosts = await mx.resolve_destination(domain, self._resolver, port=relay.remote_port)
+        # RFC 5321 §5.1: never send to ourselves; a domain whose MX is us would loop.
+        own = self.settings.server.hostname.lower().rstrip(".")
+        hosts = [h for h in hosts if h.name.lower().rstrip(".") != own]
+        if not hosts:
+            raise mx.PermanentFailure("5.4.6", f"mail for {domain} loops back to this server")
         targets = [outbound.Target(h.name, h.addresses, h.port) for h in hosts]
         return targets, "opportunistic", None
 

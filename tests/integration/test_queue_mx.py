@@ -87,3 +87,19 @@ def test_unknown_domain_bounces(make_server: Any, make_sink: Any, dnsmasq: Dnsma
     submit(server, outgoing("Typo", to="x@no-such-domain.test"), ["x@no-such-domain.test"])
     (path,) = server.wait_for_mail(ALICE, timeout=20)
     assert "5.1.2" in path.read_text(errors="replace")
+
+
+def test_mx_pointing_back_at_us_bounces_as_a_loop(
+    make_server: Any,
+    make_sink: Any,
+    dnsmasq: Dnsmasq,  # noqa: F811
+) -> None:
+    sink = make_sink()
+    dnsmasq.serve(
+        Records().mx("loop.test", "mail.test.example", 10).a("mail.test.example", "127.0.0.1")
+    )
+    server = mx_server(make_server, dnsmasq, sink.port)  # its hostname is mail.test.example
+    submit(server, outgoing("Loop", to="x@loop.test"), ["x@loop.test"])
+    (path,) = server.wait_for_mail(ALICE, timeout=20)
+    assert "5.4.6" in path.read_text(errors="replace")
+    assert sink.messages() == []
