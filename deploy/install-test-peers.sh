@@ -5,7 +5,7 @@
 set -eu
 
 # postfix only for its smtp-sink; dnsmasq-base is the program without the system service.
-PACKAGES="swaks dovecot-imapd isync neomutt bsdutils postfix dnsmasq-base"
+PACKAGES="swaks dovecot-imapd isync neomutt bsdutils postfix dnsmasq-base slapd ldap-utils"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -30,6 +30,8 @@ trap '[ "$created_policy" = yes ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 # Postfix asks how to configure itself: not at all (its smtp-sink is all the tests use).
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+# slapd: no default database either; each test starts its own slapd in a temp dir.
+echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing

@@ -63,9 +63,29 @@ def password_hasher(settings: Settings) -> PasswordHasher:
     )
 
 
-def open_directory(settings: Settings) -> SqliteDirectory:
+def open_directory(settings: Settings) -> Directory:
+    """The configured directory: embedded SQLite, or the organisation's LDAP."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteDirectory(settings.directory_db, password_hasher(settings))
+    d = settings.directory
+    if d.backend != "ldap":
+        return SqliteDirectory(settings.directory_db, password_hasher(settings))
+    from mailserver.directory.ldap import LdapDirectory
+
+    password = None
+    if d.ldap_bind_password_file is not None:
+        password = settings.path(d.ldap_bind_password_file).read_text(encoding="utf-8").strip()
+    return LdapDirectory(
+        d.ldap_urls,
+        d.ldap_base,
+        bind_dn=d.ldap_bind_dn or None,
+        bind_password=password,
+        user_base=d.ldap_user_base or None,
+        connect_timeout=d.ldap_connect_timeout,
+        receive_timeout=d.ldap_receive_timeout,
+        retry_after=d.ldap_retry_after,
+        start_tls=d.ldap_start_tls,
+        ca_file=str(settings.path(d.ldap_ca_file)) if d.ldap_ca_file else None,
+    )
 
 
 def open_log(settings: Settings, *, server: bool = False) -> PolicyLog:

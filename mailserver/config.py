@@ -143,10 +143,26 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class DirectorySettings:
-    # "sqlite" is the embedded directory.
+    # "sqlite" is the embedded directory; "ldap" the organisation's shared directory.
     backend: str = "sqlite"
     # SQLite database file (relative to data_dir).
     sqlite_path: Path = Path("directory.sqlite3")
+    # LDAP servers, tried in order (failover), e.g. ["ldap://ldap1:389", "ldap://ldap2:389"].
+    ldap_urls: tuple[str, ...] = ()
+    # Base DN of the directory, and of the user entries (empty: the base).
+    ldap_base: str = ""
+    ldap_user_base: str = ""
+    # Service account for searches (empty: anonymous) and the file holding its password.
+    ldap_bind_dn: str = ""
+    ldap_bind_password_file: Path | None = None
+    # Seconds to connect, and to wait for an answer; a failed server is tried last for
+    # `ldap_retry_after` seconds.
+    ldap_connect_timeout: float = 5.0
+    ldap_receive_timeout: float = 10.0
+    ldap_retry_after: float = 30.0
+    # StartTLS on ldap:// URLs, and the CA bundle that verifies the servers' certificates.
+    ldap_start_tls: bool = False
+    ldap_ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -277,8 +293,13 @@ def validate(settings: Settings) -> list[ConfigError]:
         errors.append(ConfigError("tls.min_version", 'must be "TLSv1.2" or "TLSv1.3"'))
     if (settings.tls.cert_file is None) != (settings.tls.key_file is None):
         errors.append(ConfigError("tls.cert_file", "cert_file and key_file go together"))
-    if settings.directory.backend != "sqlite":
-        errors.append(ConfigError("directory.backend", 'only "sqlite" is available'))
+    directory = settings.directory
+    if directory.backend not in ("sqlite", "ldap"):
+        errors.append(ConfigError("directory.backend", 'must be "sqlite" or "ldap"'))
+    if directory.backend == "ldap" and not (directory.ldap_urls and directory.ldap_base):
+        errors.append(
+            ConfigError("directory.ldap_urls", "the ldap backend needs ldap_urls and ldap_base")
+        )
     if settings.policy.departed_grace_months < 0:
         errors.append(ConfigError("policy.departed_grace_months", "must not be negative"))
     for lang in settings.messages.languages:

@@ -1,0 +1,251 @@
+"""A real OpenLDAP slapd on a free loopback port, with our schema, in a temp directory.
+
+    from tests.integration.slapd import Slapd, slapd  # noqa: F401 (fixture)
+
+    def test_something(slapd: Slapd) -> None:
+        slapd.add_ldif(Path("deploy/ldap/sample.ldif").read_text())
+
+The configuration is a cn=config tree built with `slapadd -n0` (never the
+system's /etc/ldap/slapd.d): one mdb database for dc=bangkok,dc=go,dc=th whose
+root DN is `cn=admin`, the core/cosine/inetorgperson/nis schemas and
+deploy/ldap/mailserver.ldif. The base entry exists; everything else the test adds.
+Passwords may be read only for binding (`by anonymous auth`); the rest is
+readable by anyone, like a typical organisation directory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import free_port, require_tool
+
+BASE = "dc=bangkok,dc=go,dc=th"
+ADMIN_DN = f"cn=admin,{BASE}"
+ADMIN_PASSWORD = "slapd-admin-secret"
+SCHEMA_DIR = Path("/etc/ldap/schema")
+SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
+OUR_SCHEMA = Path(__file__).resolve().parents[2] / "deploy" / "ldap" / "mailserver.ldif"
+MODULE_DIRS = ("/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap")
+SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+START_TIMEOUT = 10.0
+
+BASE_ENTRY = f"""\
+dn: {BASE}
+objectClass: dcObject
+objectClass: organization
+dc: bangkok
+o: Bangkok Metropolitan Administration
+"""
+
+
+def _tool(name: str) -> str:
+    """slapd and slapadd live in /usr/sbin, often not on PATH."""
+    for directory in SBIN:
+        candidate = Path(directory) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return require_tool(name)
+
+
+def _config_ldif(root: Path, admin_hash: str) -> str:
+    module_dir = next((d for d in MODULE_DIRS if Path(d, "back_mdb.la").exists()), None)
+    module = (
+        f"dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\n"
+        f"olcModulePath: {module_dir}\nolcModuleLoad: back_mdb\n\n"
+        if module_dir
+        else ""
+    )
+    schemas = "\n".join(
+        (SCHEMA_DIR / f"{name}.ldif").read_text().strip() + "\n" for name in SYSTEM_SCHEMAS
+    )
+    ours = OUR_SCHEMA.read_text().strip() + "\n"
+    return f"""\
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {root}/slapd.pid
+olcLogLevel: none
+
+{module}dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+{schemas}
+{ours}
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+olcSizeLimit: 500
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to * by * none
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcDbDirectory: {root}/db
+olcDbMaxSize: 104857600
+olcSuffix: {BASE}
+olcRootDN: {ADMIN_DN}
+olcRootPW: {admin_hash}
+olcDbIndex: objectClass eq
+olcDbIndex: mail,mailAlternateAddress eq
+olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
+olcAccess: {{1}}to * by * read
+"""
+
+
+@dataclass
+class Slapd:
+    """A running slapd: `url`, `base`, the root DN and password, and LDIF loading."""
+
+    root: Path
+    port: int
+    base: str = BASE
+    admin_dn: str = ADMIN_DN
+    admin_password: str = ADMIN_PASSWORD
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.root / "slapd.log"
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        """Start slapd and wait until it accepts connections (pytest.fail if it does not)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    _tool("slapd"),
+                    "-d",
+                    "0",
+                    "-h",
+                    self.url,
+                    "-F",
+                    str(self.root / "slapd.d"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"slapd exited with {self.process.returncode}: {self._log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if self._whoami():
+                return
+            time.sleep(0.05)
+        self.stop()
+        pytest.fail(f"slapd did not answer within {START_TIMEOUT}s: {self._log_tail()}")
+
+    def stop(self) -> None:
+        """Stop slapd (SIGTERM, then SIGKILL) and wait until the port is closed."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def _whoami(self) -> bool:
+        result = subprocess.run(
+            [require_tool("ldapwhoami"), "-x", "-H", self.url, *self._admin()],
+            capture_output=True,
+            timeout=5,
+        )
+        return result.returncode == 0
+
+    def _admin(self) -> list[str]:
+        return ["-D", self.admin_dn, "-w", self.admin_password]
+
+    def add_ldif(self, ldif: str) -> None:
+        """Add the entries of `ldif` as the root DN (pytest.fail with ldapadd's message)."""
+        self._ldap_tool("ldapadd", ldif)
+
+    def modify_ldif(self, ldif: str) -> None:
+        """Apply an LDIF of changes (changetype: modify / delete / ...) as the root DN."""
+        self._ldap_tool("ldapmodify", ldif)
+
+    def _ldap_tool(self, name: str, ldif: str) -> None:
+        result = subprocess.run(
+            [require_tool(name), "-x", "-H", self.url, *self._admin()],
+            input=ldif.encode(),
+            capture_output=True,
+            timeout=30,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"{name} failed ({result.returncode}): {result.stderr.decode()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+
+def make_slapd(root: Path) -> Slapd:
+    """Build a cn=config and an empty database below `root` (not started)."""
+    slapadd = _tool("slapadd")
+    _tool("slapd")
+    slappasswd = _tool("slappasswd")
+    (root / "slapd.d").mkdir(parents=True)
+    (root / "db").mkdir()
+    admin_hash = subprocess.run(
+        [slappasswd, "-s", ADMIN_PASSWORD], capture_output=True, check=True, text=True
+    ).stdout.strip()
+    config = root / "config.ldif"
+    config.write_text(_config_ldif(root, admin_hash))
+    result = subprocess.run(
+        [slapadd, "-n0", "-F", str(root / "slapd.d"), "-l", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"slapadd of the cn=config failed: {result.stderr}")
+    base = root / "base.ldif"
+    base.write_text(BASE_ENTRY)
+    result = subprocess.run(
+        [slapadd, "-F", str(root / "slapd.d"), "-b", BASE, "-l", str(base)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"slapadd of the base entry failed: {result.stderr}")
+    return Slapd(root=root, port=free_port())
+
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[Slapd]:
+    """A started slapd with our schema and the base entry; stopped at teardown."""
+    server = make_slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
