@@ -157,7 +157,7 @@ def start_queue(services: Any) -> tuple[Any, Any, Any]:
 
 async def serve_full(sessions: int, workdir: Path) -> tuple[asyncio.Server, dict[str, Any]]:
     """The full stack on plain TCP, AUTH allowed by the bench-only `BenchServer`."""
-    from mailserver.smtp.session import SmtpConnection
+    from mailserver.smtp.session import SmtpConnection, connection_options
     from mailserver.smtp.submission import SubmissionHandler
 
     class BenchServer(SmtpConnection):
@@ -175,19 +175,9 @@ async def serve_full(sessions: int, workdir: Path) -> tuple[asyncio.Server, dict
     settings = services.settings
     spool, runner, task = start_queue(services)
     handler = SubmissionHandler(services, spool, runner.enqueued)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: BenchServer(
-            handler,
-            data_size_limit=settings.smtp.max_message_size,
-            enable_SMTPUTF8=True,
-            hostname=settings.server.hostname,
-            ident="mailserver",
-            timeout=settings.smtp.timeout_seconds,
-            auth_require_tls=False,
-            auth_required=True,
-            loop=loop,
-        ),
+    options = connection_options(settings)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: BenchServer(handler, auth_require_tls=False, auth_required=True, **options),
         "127.0.0.1",
         0,
     )

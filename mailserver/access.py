@@ -33,6 +33,32 @@ def decision_fields(decision: Decision) -> dict[str, Any]:
     return fields
 
 
+def write_session_log(
+    services: Services,
+    event: str,
+    session: Any,
+    protocol: str,
+    decision: Decision | None,
+    fields: dict[str, Any],
+) -> None:
+    """One policy-log line for an IMAP or POP3 session (never pass a password in `fields`).
+
+    `session` has sid, client_ip, client_port, tls_version and login.
+    """
+    record: dict[str, Any] = {
+        "session": session.sid,
+        "protocol": protocol,
+        "client_ip": session.client_ip,
+        "client_port": session.client_port,
+        "tls": session.tls_version,
+        "login": session.login,
+    }
+    if decision is not None:
+        record.update(decision_fields(decision))
+    record.update(fields)
+    services.log.write(event, **record)
+
+
 async def judge(services: Services, account: Account, request: Request) -> Decision:
     """`policy.decide` with the role-mailbox facts filled in.
 

@@ -40,6 +40,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from mailserver.durable import fsync_dir
+
 __all__ = [
     "CANONICAL_FIELDS",
     "LOG_NAME",
@@ -99,14 +101,6 @@ def rotated_day(path: Path) -> date | None:
         return datetime.strptime(match.group(1), "%Y%m%d").date()
     except ValueError:
         return None
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def new_id() -> str:
@@ -272,7 +266,7 @@ class PolicyLog:
             if plain.exists():  # a crash left it: compress it before reusing the name
                 self._compress(plain)
             os.replace(self.path, plain)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             if self._background:
                 self._day = today
                 thread = threading.Thread(
@@ -314,5 +308,5 @@ class PolicyLog:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, target)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         plain.unlink()

@@ -24,7 +24,12 @@ from mailserver.queue.model import QueuedMessage
 from mailserver.queue.runner import QueueRunner
 from mailserver.queue.spool import Spool
 from mailserver.smtp.mx_handler import MxHandler, start_mx
-from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler
+from mailserver.smtp.session import (
+    SHUTTING_DOWN,
+    SmtpConnection,
+    SmtpHandler,
+    connection_options,
+)
 from mailserver.smtp.submission import SubmissionHandler
 
 log = logging.getLogger(__name__)
@@ -59,15 +64,7 @@ async def start_submission(
     settings = services.settings
     handler = SubmissionHandler(services, spool, on_enqueued)
     loop = asyncio.get_running_loop()
-    common = dict(
-        data_size_limit=settings.smtp.max_message_size,
-        enable_SMTPUTF8=True,
-        hostname=settings.server.hostname,
-        ident="mailserver",
-        timeout=settings.smtp.timeout_seconds,
-        auth_required=True,
-        loop=loop,
-    )
+    common = {**connection_options(settings), "auth_required": True}
 
     def starttls_session() -> SmtpConnection:
         return SmtpConnection(

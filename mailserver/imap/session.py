@@ -293,15 +293,5 @@ class ImapSession:
     # --- the policy log -----------------------------------------------------------------
 
     def log(self, event: str, *, decision: Decision | None = None, **fields: Any) -> None:
-        record: dict[str, Any] = {
-            "session": self.sid,
-            "protocol": "imap",
-            "client_ip": self.client_ip,
-            "client_port": self.client_port,
-            "tls": self.tls_version,
-            "login": self.login,
-        }
-        if decision is not None:
-            record.update(access.decision_fields(decision))
-        record.update(fields)
-        self.ctx.services.log.write(event, **record)
+        """One policy-log line; never pass a password here."""
+        access.write_session_log(self.ctx.services, event, self, "imap", decision, fields)

@@ -282,15 +282,4 @@ class Pop3Session:
 
     def log(self, event: str, *, decision: Decision | None = None, **fields: Any) -> None:
         """One policy-log line; never pass a password here."""
-        record: dict[str, Any] = {
-            "session": self.sid,
-            "protocol": "pop3",
-            "client_ip": self.client_ip,
-            "client_port": self.client_port,
-            "tls": self.tls_version,
-            "login": self.login,
-        }
-        if decision is not None:
-            record.update(access.decision_fields(decision))
-        record.update(fields)
-        self.ctx.services.log.write(event, **record)
+        access.write_session_log(self.ctx.services, event, self, "pop3", decision, fields)

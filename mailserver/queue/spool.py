@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mailserver.durable import fsync_dir, write_all
 from mailserver.queue.model import QueuedMessage, Recipient
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class Spool:
         """Forget a message: envelope first (the commit point), then its data."""
         with self._lock:
             (self.envelopes / f"{queue_id}.json").unlink(missing_ok=True)
-            _fsync_dir(self.envelopes)
+            fsync_dir(self.envelopes)
             (self.messages / queue_id).unlink(missing_ok=True)
 
     # --- reading ---------------------------------------------------------------
@@ -144,9 +145,7 @@ class Spool:
         tmp = self.tmp / f"{target.name}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -154,12 +153,4 @@ class Spool:
             raise
         os.close(fd)
         os.rename(tmp, target)
-        _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(target.parent)

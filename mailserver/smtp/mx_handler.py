@@ -22,7 +22,13 @@ from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
 from mailserver.smtp.relaycheck import Recipient as Kind
 from mailserver.smtp.relaycheck import classify_recipient, helo_problem
-from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler, SmtpSession
+from mailserver.smtp.session import (
+    SHUTTING_DOWN,
+    SmtpConnection,
+    SmtpHandler,
+    SmtpSession,
+    connection_options,
+)
 from policy import rules
 from policy.engine import directory_unavailable
 from policy.messages import reply_text
@@ -211,23 +217,18 @@ async def start_mx(
 ) -> asyncio.AbstractServer:
     """Bind the MX listener: STARTTLS offered, AUTH not, no authentication required."""
     settings = handler.services.settings
-    loop = asyncio.get_running_loop()
+    options = connection_options(settings)
 
     def connection() -> MxConnection:
         return MxConnection(
             handler,
-            data_size_limit=settings.smtp.max_message_size,
-            enable_SMTPUTF8=True,
-            hostname=settings.server.hostname,
-            ident="mailserver",
-            timeout=settings.smtp.timeout_seconds,
             tls_context=context,
             require_starttls=False,
             auth_required=False,
             auth_require_tls=True,
-            loop=loop,
+            **options,
         )
 
-    return await loop.create_server(
+    return await asyncio.get_running_loop().create_server(
         connection, settings.mx.listen, settings.mx.port, backlog=backlog
     )

@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailserver import access
 from mailserver.app import Services
+from mailserver.config import Settings
 from mailserver.log import new_id
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
@@ -29,6 +30,18 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """The aiosmtpd options every SMTP listener shares (size limit, names, timeout)."""
+    return {
+        "data_size_limit": settings.smtp.max_message_size,
+        "enable_SMTPUTF8": True,
+        "hostname": settings.server.hostname,
+        "ident": "mailserver",
+        "timeout": settings.smtp.timeout_seconds,
+        "loop": asyncio.get_running_loop(),
+    }
 
 
 class SmtpSession(Session):

@@ -17,6 +17,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from mailserver.durable import fsync_dir, write_all
+
+__all__ = ["atomic_write", "fsync_dir", "locked", "write_all"]
+
 _registry_guard = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
 
@@ -42,22 +46,6 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             os.close(fd)  # closing releases the fcntl lock
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a directory's entries (creations, renames, unlinks) durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """os.write until everything is written."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
