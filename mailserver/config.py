@@ -163,6 +163,10 @@ class DirectorySettings:
     # StartTLS on ldap:// URLs, and the CA bundle that verifies the servers' certificates.
     ldap_start_tls: bool = False
     ldap_ca_file: Path | None = None
+    # The change feed: how often each node asks the directory what changed (0: never),
+    # and how far before the newest change seen it looks (clock skew, replication lag).
+    change_poll_seconds: float = 5.0
+    change_window_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,10 @@ def validate(settings: Settings) -> list[ConfigError]:
     if directory.backend == "ldap" and not (directory.ldap_urls and directory.ldap_base):
         errors.append(
             ConfigError("directory.ldap_urls", "the ldap backend needs ldap_urls and ldap_base")
+        )
+    if directory.change_poll_seconds < 0 or directory.change_window_seconds < 0:
+        errors.append(
+            ConfigError("directory.change_poll_seconds", "the change feed needs times >= 0")
         )
     if settings.policy.departed_grace_months < 0:
         errors.append(ConfigError("policy.departed_grace_months", "must not be negative"))

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from mailserver import tls
 from mailserver.app import Services, build_services
+from mailserver.changefeed import ChangeFeed
 from mailserver.config import Settings
 from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
 from mailserver.imap.server import ImapServer
@@ -59,10 +60,11 @@ async def start_submission(
     context: ssl.SSLContext,
     spool: Spool,
     on_enqueued: Callable[[QueuedMessage], None],
+    watch: AccountWatch | None = None,
 ) -> tuple[SubmissionHandler, list[Listener]]:
     """Bind 587-style (STARTTLS required before AUTH) and 465-style (implicit TLS) listeners."""
     settings = services.settings
-    handler = SubmissionHandler(services, spool, on_enqueued)
+    handler = SubmissionHandler(services, spool, on_enqueued, watch)
     loop = asyncio.get_running_loop()
     common = {**connection_options(settings), "auth_required": True}
 
@@ -118,6 +120,22 @@ async def rotate_daily(services: Services, every: float = 30.0) -> None:
         await asyncio.to_thread(services.log.rotate_if_due)
 
 
+async def watch_directory(services: Services, watch: AccountWatch) -> None:
+    """Run the change feed: accounts changed in the directory by any tool reach the watch."""
+    d = services.settings.directory
+    if d.change_poll_seconds <= 0:
+        return
+    feed = ChangeFeed(
+        services.directory,
+        watch.changed,
+        interval=d.change_poll_seconds,
+        window=d.change_window_seconds,
+        start=services.clock(),
+        write_log=services.log.write,
+    )
+    await feed.run()
+
+
 async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,13 +145,15 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     context = tls_context(settings)
     spool = Spool(settings.queue_dir)
     runner = QueueRunner(services, spool)
-    handler, smtp_listeners = await start_submission(services, context, spool, runner.enqueued)
+    watch = AccountWatch()
+    watch.watch_all(services.authenticator.forget)  # a changed account re-verifies its password
+    handler, smtp_listeners = await start_submission(
+        services, context, spool, runner.enqueued, watch
+    )
     mx_handler = MxHandler(services, spool, runner.enqueued)
     smtp_listeners.append(
         Listener("mx (inbound)", await start_mx(mx_handler, context, LISTEN_BACKLOG))
     )
-    watch = AccountWatch()
-    watch.watch_all(services.authenticator.forget)  # a changed account re-verifies its password
     control = await serve_control(settings.data_dir / SOCKET_NAME, watch, runner.rescan)
     imap_context = ImapContext(services, services.store, watch, context)  # one certificate
     imap = ImapServer(imap_context)
@@ -153,8 +173,10 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     out.flush()
     rotation = asyncio.create_task(rotate_daily(services))
     queue = asyncio.create_task(runner.run())
+    feed = asyncio.create_task(watch_directory(services, watch))
     await stop.wait()
     rotation.cancel()
+    feed.cancel()
     print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
     control.close()
     grace = settings.server.shutdown_grace_seconds

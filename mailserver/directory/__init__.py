@@ -7,6 +7,7 @@ reach its store raises `DirectoryUnavailable`; callers fail closed on it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
@@ -27,6 +28,15 @@ class AccountNotFound(DirectoryError):
 
 class AccountExists(DirectoryError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class EntryChange:
+    """One entry written at or after a moment: who, its revision now, and when."""
+
+    login: str
+    revision: str
+    modified: datetime
 
 
 class Directory(Protocol):
@@ -54,6 +64,10 @@ class Directory(Protocol):
 
     async def list_accounts(self, status: AccountStatus | None = None) -> list[Account]:
         """Every account (or those with `status`), ordered by login."""
+        ...
+
+    async def changed_since(self, since: datetime) -> list[EntryChange]:
+        """Entries written at or after `since` (by anyone), for the change feed."""
         ...
 
     async def add_account(

@@ -52,7 +52,12 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from mailserver.directory import AccountNotFound, DirectoryError, DirectoryUnavailable
+from mailserver.directory import (
+    AccountNotFound,
+    DirectoryError,
+    DirectoryUnavailable,
+    EntryChange,
+)
 from policy.model import Account, AccountKind, AccountStatus
 
 log = logging.getLogger(__name__)
@@ -252,6 +257,29 @@ class LdapDirectory:
             return sorted(accounts, key=lambda a: a.login)
 
         return await self._run(all_accounts)
+
+    async def changed_since(self, since: datetime) -> list[EntryChange]:
+        """Entries whose modifyTimestamp is at or after `since` (written by any tool).
+
+        modifyTimestamp has whole seconds, so `since` is rounded down; the change feed
+        tells repeated entries apart by their revision (entryCSN where there is one).
+        """
+        m = self.mapping
+        condition = f"(modifyTimestamp>={_gtime(since)})"
+
+        def changed(conn: ldap3.Connection) -> list[EntryChange]:
+            attributes = list(dict.fromkeys([m.login, "modifyTimestamp", *m.revision]))
+            found: list[EntryChange] = []
+            for entry in self._search(conn, self._filter(condition), attributes):
+                login = entry.one(m.login).lower()
+                modified = _parse_time(entry.one("modifyTimestamp"))
+                if not login or modified is None:
+                    continue
+                revision = next((v for a in m.revision if (v := entry.one(a))), "")
+                found.append(EntryChange(login, revision, modified))
+            return found
+
+        return await self._run(changed)
 
     # --- writes -------------------------------------------------------------
 

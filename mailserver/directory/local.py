@@ -39,6 +39,7 @@ from mailserver.directory import (
     AccountNotFound,
     DirectoryError,
     DirectoryUnavailable,
+    EntryChange,
 )
 from mailserver.passwords import PasswordHasher
 from policy.model import Account, AccountKind, AccountStatus
@@ -209,6 +210,10 @@ class SqliteDirectory:
     async def list_accounts(self, status: AccountStatus | None = None) -> list[Account]:
         """Every account (or those with `status`), ordered by login."""
         return await self._run(_load_all, None if status is None else AccountStatus(status))
+
+    async def changed_since(self, since: datetime) -> list[EntryChange]:
+        """Accounts written at or after `since` (any process sharing this database)."""
+        return await self._run(_changed_since, _ts(since))
 
     # --- writes -------------------------------------------------------------
 
@@ -472,6 +477,17 @@ def _load_all(conn: sqlite3.Connection, status: AccountStatus | None) -> list[Ac
                 (status.value,),
             ).fetchall()
         return _assemble(conn, rows)
+
+
+def _changed_since(conn: sqlite3.Connection, since: str) -> list[EntryChange]:
+    rows = conn.execute(
+        "SELECT login, revision, updated FROM accounts WHERE updated >= ? ORDER BY updated",
+        (since,),
+    ).fetchall()
+    return [
+        EntryChange(row["login"], row["revision"], datetime.fromisoformat(row["updated"]))
+        for row in rows
+    ]
 
 
 def _domains(conn: sqlite3.Connection) -> frozenset[str]:

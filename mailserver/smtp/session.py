@@ -10,9 +10,10 @@ lines, and never lets internal errors reach the client.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -20,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailserver import access
 from mailserver.app import Services
 from mailserver.config import Settings
+from mailserver.control import AccountWatch
 from mailserver.log import new_id
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
@@ -53,6 +55,10 @@ class SmtpSession(Session):
         self.login: str | None = None
         self.account: Account | None = None
         self.account_read_at = 0.0
+        # Set by the account watch when the directory says the account changed: the
+        # account is judged again before the next command.
+        self.account_changed = False
+        self.stop_watching: Callable[[], None] | None = None
         self.tls_version: str | None = None
 
     # aiosmtpd sets the deprecated `login_data` on every AUTH and logs a warning each
@@ -75,6 +81,26 @@ class SmtpConnection(SMTP):
     def __init__(self, handler: SmtpHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.owner = handler
+        # Every command but QUIT first asks the handler whether the session may go on
+        # (an account changed in the directory is judged again before its next command).
+        for command, method in self._smtp_methods.items():
+            if command != "QUIT":
+                self._smtp_methods[command] = self._checked(command, method)
+
+    def _checked(
+        self, command: str, method: Callable[[str], Awaitable[None]]
+    ) -> Callable[[str], Any]:
+        @functools.wraps(method)
+        async def checked(arg: str) -> None:
+            refusal = await self.owner.before_command(self, command)
+            if refusal is None:
+                await method(arg)
+                return
+            await self.push(refusal)
+            if self.transport is not None:
+                self.transport.close()
+
+        return checked
 
     def _create_session(self) -> SmtpSession:
         previous = self.session
@@ -95,6 +121,9 @@ class SmtpConnection(SMTP):
             self.owner.connected(self)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self.session is not None and self.session.stop_watching is not None:
+            self.session.stop_watching()
+            self.session.stop_watching = None
         self.owner.disconnected(self)
         super().connection_lost(error)
 
@@ -126,10 +155,12 @@ class SmtpHandler:
         services: Services,
         spool: Spool,
         on_enqueued: Callable[[QueuedMessage], None],
+        watch: AccountWatch | None = None,
     ) -> None:
         self.services = services
         self.spool = spool
         self.on_enqueued = on_enqueued
+        self.watch = watch or AccountWatch()
         self.connections: weakref.WeakSet[SmtpConnection] = weakref.WeakSet()
         self.draining = False
 
@@ -141,6 +172,10 @@ class SmtpHandler:
         if server in self.connections:
             self.connections.discard(server)
             self._log(server, "disconnect")
+
+    async def before_command(self, server: SmtpConnection, command: str) -> str | None:
+        """None to go on with the command, or the reply that ends the session."""
+        return None
 
     async def handle_exception(self, error: Exception) -> str:
         """Never show internal errors to the client (aiosmtpd's default echoes them)."""

@@ -14,6 +14,7 @@ import email.utils
 import logging
 import time
 from base64 import b64decode
+from collections.abc import Callable
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope
 
@@ -23,6 +24,7 @@ from mailserver.log import new_id
 from mailserver.queue.model import Recipient
 from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
+from mailserver.smtp.replies import reply
 from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler, SmtpSession
 from policy import rules
 from policy.engine import bad_credentials, directory_unavailable
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # A remote recipient of an authenticated user: the queue relays it.
 RELAY_ALLOWED = Decision(Verdict.ALLOW, rules.RULE_RECIPIENT, "relay", 250, "2.1.5")
+TRANSACTION_COMMANDS = frozenset({"MAIL", "RCPT", "DATA"})
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 
 
@@ -118,8 +121,37 @@ class SubmissionHandler(SmtpHandler):
             session.login = account.login
             session.account = account
             session.account_read_at = time.monotonic()
+            if session.stop_watching is not None:
+                session.stop_watching()
+            session.stop_watching = self.watch.watch(account.login, _flag_changed(session))
             return AuthResult(success=True, auth_data=account.login)
         return AuthResult(success=False, handled=False, message=self._refusal(decision))
+
+    async def before_command(self, server: SmtpConnection, command: str) -> str | None:
+        """An account that changed in the directory is judged again before its next
+        command. MAIL, RCPT and DATA judge a fresh snapshot themselves and refuse with
+        the reason (550 5.7.13 and the like, the session stays open); any other command
+        of a refused account ends the session with 421 4.7.0 (RFC 5321 3.8)."""
+        session = server.session
+        if session is None or not session.account_changed or session.login is None:
+            return None
+        if command in TRANSACTION_COMMANDS:
+            return None
+        session.account_changed = False
+        try:
+            account = await self.services.directory.get(session.login)
+            session.account, session.account_read_at = account, time.monotonic()
+            if account is None:
+                decision = bad_credentials()
+            else:
+                decision = await self._decide(account, Request(Action.LOGIN, Service.SMTP))
+        except DirectoryUnavailable:
+            session.account_changed = True  # the sending commands fail closed on their own
+            return None
+        if decision.allowed:
+            return None
+        self._log(server, "kick", decision=decision)
+        return reply(421, "4.7.0", self.services.user_message(decision))
 
     # --- the transaction ----------------------------------------------------
 
@@ -291,6 +323,14 @@ class SubmissionHandler(SmtpHandler):
         return await access.judge(self.services, account, request)
 
     # --- output ---------------------------------------------------------------
+
+
+def _flag_changed(session: SmtpSession) -> Callable[[], None]:
+    def changed() -> None:
+        session.account_changed = True
+        session.account_read_at = float("-inf")  # no snapshot reuse after a change
+
+    return changed
 
 
 def _session(server: SmtpConnection) -> SmtpSession:

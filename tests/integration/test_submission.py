@@ -227,6 +227,9 @@ def test_suspension_reaches_an_authenticated_session(server: MailServer) -> None
         code, text = smtp.mail(ALICE)
         assert code == 550, text
         assert b"5.7.13" in text and b"compromised" in text
+        # Any other command of the suspended account ends the session.
+        code, text = smtp.noop()
+        assert code == 421 and text.startswith(b"4.7.0"), text
     with smtplib.SMTP("127.0.0.1", server.submission_port, timeout=10) as smtp:
         smtp.starttls(context=client_tls_context())
         with pytest.raises(smtplib.SMTPAuthenticationError):
@@ -234,6 +237,7 @@ def test_suspension_reaches_an_authenticated_session(server: MailServer) -> None
     refusals = [r for r in server.log_records() if r.get("result") == "deny"]
     assert [(r["event"], r["reason"]) for r in refusals] == [
         ("mail", "account_suspended"),
+        ("kick", "account_suspended"),
         ("auth", "account_suspended"),
     ]
     admin = [r for r in server.log_records() if r["event"] == "admin"]

@@ -512,3 +512,21 @@ async def test_closed_directory_is_unavailable(tmp_path: Path, hasher: CountingH
     await d.close()  # idempotent
     with pytest.raises(DirectoryUnavailable):
         await d.get("p@x.th")
+
+
+async def test_changed_since_reports_written_accounts_with_their_revision(
+    directory: SqliteDirectory,
+) -> None:
+    before = NOW - timedelta(seconds=1)
+    alice = await add(directory, "alice@x.th")
+    await add(directory, "bob@x.th")
+    changes = await directory.changed_since(before)
+    assert {c.login for c in changes} == {"alice@x.th", "bob@x.th"}
+    later = NOW + timedelta(minutes=5)
+    locked = await directory.set_status(
+        "alice@x.th", AccountStatus.LOCKED, reason="phishing", now=later
+    )
+    (change,) = await directory.changed_since(later)
+    assert change.login == "alice@x.th"
+    assert change.revision == locked.revision != alice.revision
+    assert change.modified == later
