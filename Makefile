@@ -37,6 +37,7 @@ bench: $(BIN)/mailserver peers
 	$(BIN)/python bench/smtp_submit.py
 	$(BIN)/python bench/imap_load.py
 	$(BIN)/python bench/store_open.py
+	$(BIN)/python bench/auth.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
