@@ -102,13 +102,15 @@ class ChangeFeed:
             except DirectoryUnavailable as exc:
                 if not self.failing:
                     log.warning("change feed: %s", exc)
-                    self.write_log("directory-change", result="tempfail", detail=str(exc))
+                    self.write_log(
+                        "directory", result="tempfail", state="unavailable", detail=str(exc)
+                    )
                 self.failing = True
             except Exception:  # the feed must outlive any single bad answer
                 log.exception("change feed: poll failed")
             else:
                 if self.failing:
-                    self.write_log("directory-change", result="allow", detail="feed recovered")
+                    self.write_log("directory", result="allow", state="recovered")
                 self.failing = False
             baseline = False  # only the poll at start, before any session exists
             await asyncio.sleep(self.interval)

@@ -140,3 +140,29 @@ def test_a_password_changed_with_ldapmodify_is_refused_at_once_despite_the_cache
     )
     assert login(PASSWORD) == 535
     assert login("a-new-password-9") == 235
+
+
+def test_an_outage_and_the_recovery_are_one_policy_log_line_each(
+    make_server: Any,
+    slapd: Slapd,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    server = feed_server(make_server, slapd, tmp_path)
+
+    def directory_lines() -> list[dict[str, Any]]:
+        return [r for r in server.log_records() if r["event"] == "directory"]
+
+    def wait_for(count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 15
+        while len(lines := directory_lines()) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return lines
+
+    slapd.stop()
+    (down,) = wait_for(1)
+    assert down["state"] == "unavailable" and down["result"] == "tempfail"
+    time.sleep(4 * POLL)  # more failing polls: still one line
+    assert len(directory_lines()) == 1
+    slapd.start()
+    down, up = wait_for(2)
+    assert up["state"] == "recovered" and up["result"] == "allow"
