@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +40,12 @@ from mailserver.directory import (
     DirectoryUnavailable,
     EntryChange,
 )
+from mailserver.directory.values import UPDATABLE as _UPDATABLE
+from mailserver.directory.values import strings as _strings
+from mailserver.directory.values import text as _text
+from mailserver.directory.values import valid_address as _address
+from mailserver.directory.values import valid_addresses as _addresses
+from mailserver.directory.values import valid_login as _login
 from mailserver.passwords import PasswordHasher
 from policy.model import Account, AccountKind, AccountStatus
 
@@ -50,10 +55,6 @@ T = TypeVar("T")
 
 # How long a write waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 5_000
-
-_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
-_LOGIN = re.compile(r"[^\s\x00-\x1f\x7f]+")
-_MAX_NAME = 254
 
 
 # --- schema -----------------------------------------------------------------
@@ -118,19 +119,6 @@ _COLUMNS = (
     "login, address, kind, status, status_reason, status_actor, status_since,"
     " separation_date, unit, unit_since, responsible, display_name, smtp_enabled,"
     " imap_enabled, revision"
-)
-
-_UPDATABLE = frozenset(
-    {
-        "unit",
-        "responsible",
-        "delegates",
-        "aliases",
-        "send_as",
-        "smtp_enabled",
-        "imap_enabled",
-        "display_name",
-    }
 )
 
 
@@ -699,32 +687,3 @@ def _parse_ts(text: str | None) -> datetime | None:
 
 def _parse_date(text: str | None) -> date | None:
     return None if text is None else date.fromisoformat(text)
-
-
-def _text(key: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise DirectoryError(f"{key} must be text")
-    return value
-
-
-def _strings(key: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, tuple | list):
-        raise DirectoryError(f"{key} must be a list of text values")
-    return tuple(_text(key, v) for v in value)
-
-
-def _login(login: str) -> str:
-    if not isinstance(login, str) or not _LOGIN.fullmatch(login) or len(login) > _MAX_NAME:
-        raise DirectoryError(f"{login!r} is not a valid login")
-    return login.lower()
-
-
-def _address(address: str) -> str:
-    if not isinstance(address, str) or not _ADDRESS.fullmatch(address) or len(address) > _MAX_NAME:
-        raise DirectoryError(f"{address!r} is not an e-mail address")
-    return address.lower()
-
-
-def _addresses(addresses: Iterable[str]) -> tuple[str, ...]:
-    """Valid, lower-case, duplicates dropped, order kept."""
-    return tuple(dict.fromkeys(_address(a) for a in addresses))
