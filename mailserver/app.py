@@ -70,6 +70,7 @@ def open_directory(settings: Settings) -> Directory:
     if d.backend != "ldap":
         return SqliteDirectory(settings.directory_db, password_hasher(settings))
     from mailserver.directory.ldap import LdapDirectory
+    from mailserver.directory.ldap_presets import preset_mapping
 
     password = None
     if d.ldap_bind_password_file is not None:
@@ -80,11 +81,16 @@ def open_directory(settings: Settings) -> Directory:
         bind_dn=d.ldap_bind_dn or None,
         bind_password=password,
         user_base=d.ldap_user_base or None,
+        mapping=preset_mapping(
+            d.ldap_preset, d.ldap_attributes, directory_lock=d.ldap_directory_lock
+        ),
         connect_timeout=d.ldap_connect_timeout,
         receive_timeout=d.ldap_receive_timeout,
         retry_after=d.ldap_retry_after,
         start_tls=d.ldap_start_tls,
         ca_file=str(settings.path(d.ldap_ca_file)) if d.ldap_ca_file else None,
+        pool_size=d.ldap_pool_size,
+        pool_max_idle=d.ldap_pool_idle_seconds,
     )
 
 

@@ -18,6 +18,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from mailserver.directory.ldap_presets import PRESETS as LDAP_PRESETS
+from mailserver.directory.ldap_presets import check_overrides as check_ldap_overrides
 from policy.settings import PolicySettings
 
 
@@ -163,6 +165,17 @@ class DirectorySettings:
     # StartTLS on ldap:// URLs, and the CA bundle that verifies the servers' certificates.
     ldap_start_tls: bool = False
     ldap_ca_file: Path | None = None
+    # Connections kept open: up to this many bound as the service account, as many for
+    # the users' password binds (and as many threads); one idle this long is closed.
+    ldap_pool_size: int = 8
+    ldap_pool_idle_seconds: float = 60.0
+    # Attribute mapping preset: "mailserver" (our schema), "openldap-ppolicy",
+    # "active-directory" or "iredmail"; and per-field overrides, e.g. {unit = "ou"}.
+    ldap_preset: str = "mailserver"
+    ldap_attributes: dict[str, str] = field(default_factory=dict)
+    # Write the preset's directory-wide lock (ppolicy pwdAccountLockedTime, AD's
+    # ACCOUNTDISABLE, iRedMail's accountStatus) when an account is locked or suspended.
+    ldap_directory_lock: bool = True
     # The change feed: how often each node asks the directory what changed (0: never),
     # and how far before the newest change seen it looks (clock skew, replication lag).
     change_poll_seconds: float = 5.0
@@ -304,6 +317,16 @@ def validate(settings: Settings) -> list[ConfigError]:
         errors.append(
             ConfigError("directory.ldap_urls", "the ldap backend needs ldap_urls and ldap_base")
         )
+    if directory.ldap_preset not in LDAP_PRESETS:
+        errors.append(
+            ConfigError("directory.ldap_preset", f"must be one of {', '.join(LDAP_PRESETS)}")
+        )
+    for problem in check_ldap_overrides(directory.ldap_attributes):
+        errors.append(ConfigError("directory.ldap_attributes", problem))
+    if directory.ldap_pool_size < 1 or directory.ldap_pool_idle_seconds < 0:
+        errors.append(
+            ConfigError("directory.ldap_pool_size", "needs a pool of at least 1 and idle >= 0")
+        )
     if directory.change_poll_seconds < 0 or directory.change_window_seconds < 0:
         errors.append(
             ConfigError("directory.change_poll_seconds", "the change feed needs times >= 0")
@@ -350,6 +373,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if origin in (types.UnionType, typing.Union):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _convert(options[0], value, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, "expected a table")
+        item = typing.get_args(hint)[1]
+        return {str(k): _convert(item, v, _join(key, str(k))) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(key, "expected a list")

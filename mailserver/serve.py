@@ -17,6 +17,7 @@ from mailserver.app import Services, build_services
 from mailserver.changefeed import ChangeFeed
 from mailserver.config import Settings
 from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
+from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.server import ImapServer
 from mailserver.imap.session import ImapContext
 from mailserver.listeners import LISTEN_BACKLOG
@@ -167,7 +168,13 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         print(f"  {listener.name:<28} {listener.address}", file=out)
     print(f"  data directory               {settings.data_dir}", file=out)
     print(f"  policy log                   {services.log.path}", file=out)
-    if not await services.directory.list_accounts():
+    try:
+        empty = not await services.directory.list_accounts()
+    except DirectoryUnavailable as exc:
+        # Fail closed, keep serving: logins get a temporary error until it answers.
+        print(f"  directory unavailable: {exc}", file=out)
+        empty = False
+    if empty:
         print("No accounts yet. Add the first one in another terminal:", file=out)
         print("  mailserver account add alice@example.org", file=out)
     out.flush()

@@ -11,6 +11,9 @@ root DN is `cn=admin`, the core/cosine/inetorgperson/nis schemas and
 deploy/ldap/mailserver.ldif. The base entry exists; everything else the test adds.
 Passwords may be read only for binding (`by anonymous auth`); the rest is
 readable by anyone, like a typical organisation directory.
+
+`make_slapd(root, tls=make_ca(...).issue(...))` (tests/integration/ldap_certs.py)
+also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import free_port, require_tool
+from tests.integration.ldap_certs import ServerFiles
 
 BASE = "dc=bangkok,dc=go,dc=th"
 ADMIN_DN = f"cn=admin,{BASE}"
@@ -37,6 +41,35 @@ OUR_SCHEMA = Path(__file__).resolve().parents[2] / "deploy" / "ldap" / "mailserv
 MODULE_DIRS = ("/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap")
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 START_TIMEOUT = 10.0
+# The database's olcAccess rules unless make_slapd(access=...) replaces them.
+DEFAULT_ACCESS = (
+    "to attrs=userPassword by self write by anonymous auth by * none",
+    "to * by * read",
+)
+# With make_slapd(ppolicy=True): the ppolicy overlay and its default policy entry.
+POLICY_DN = f"cn=default,ou=policies,{BASE}"
+PPOLICY_OVERLAY = f"""
+dn: olcOverlay={{0}}ppolicy,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcPPolicyConfig
+olcOverlay: {{0}}ppolicy
+olcPPolicyDefault: {POLICY_DN}
+olcPPolicyUseLockout: TRUE
+"""
+POLICY_ENTRIES = f"""
+dn: ou=policies,{BASE}
+objectClass: organizationalUnit
+ou: policies
+
+dn: {POLICY_DN}
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: default
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMaxFailure: 5
+pwdLockoutDuration: 300
+"""
 
 BASE_ENTRY = f"""\
 dn: {BASE}
@@ -56,11 +89,20 @@ def _tool(name: str) -> str:
     return require_tool(name)
 
 
-def _config_ldif(root: Path, admin_hash: str) -> str:
+def _config_ldif(
+    root: Path,
+    admin_hash: str,
+    modules: tuple[str, ...] = (),
+    *,
+    extra_schemas: tuple[Path, ...] = (),
+    overlays: str = "",
+    access: tuple[str, ...] | None = None,
+) -> str:
     module_dir = next((d for d in MODULE_DIRS if Path(d, "back_mdb.la").exists()), None)
+    extra = "".join(f"olcModuleLoad: {name}\n" for name in modules)  # e.g. "argon2"
     module = (
         f"dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\n"
-        f"olcModulePath: {module_dir}\nolcModuleLoad: back_mdb\n\n"
+        f"olcModulePath: {module_dir}\nolcModuleLoad: back_mdb\n{extra}\n"
         if module_dir
         else ""
     )
@@ -68,6 +110,9 @@ def _config_ldif(root: Path, admin_hash: str) -> str:
         (SCHEMA_DIR / f"{name}.ldif").read_text().strip() + "\n" for name in SYSTEM_SCHEMAS
     )
     ours = OUR_SCHEMA.read_text().strip() + "\n"
+    ours += "".join("\n" + path.read_text().strip() + "\n" for path in extra_schemas)
+    rules = access if access is not None else DEFAULT_ACCESS
+    acl = "".join(f"olcAccess: {{{i}}}{rule}\n" for i, rule in enumerate(rules))
     return f"""\
 dn: cn=config
 objectClass: olcGlobal
@@ -103,9 +148,7 @@ olcRootDN: {ADMIN_DN}
 olcRootPW: {admin_hash}
 olcDbIndex: objectClass eq
 olcDbIndex: mail,mailAlternateAddress eq
-olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: {{1}}to * by * read
-"""
+{acl}{overlays}"""
 
 
 @dataclass
@@ -117,6 +160,7 @@ class Slapd:
     base: str = BASE
     admin_dn: str = ADMIN_DN
     admin_password: str = ADMIN_PASSWORD
+    tls_port: int | None = None  # the ldaps:// listener of make_slapd(tls=...)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -127,6 +171,15 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}/"
 
+    @property
+    def ldaps_url(self) -> str:
+        if self.tls_port is None:
+            raise ValueError("this slapd was made without tls=")
+        return f"ldaps://127.0.0.1:{self.tls_port}/"
+
+    def _listen(self) -> str:
+        return f"{self.url} {self.ldaps_url}" if self.tls_port is not None else self.url
+
     def start(self) -> None:
         """Start slapd and wait until it accepts connections (pytest.fail if it does not)."""
         with self.log_path.open("ab") as log:
@@ -136,7 +189,7 @@ class Slapd:
                     "-d",
                     "0",
                     "-h",
-                    self.url,
+                    self._listen(),
                     "-F",
                     str(self.root / "slapd.d"),
                 ],
@@ -209,8 +262,26 @@ class Slapd:
             return "(no log)"
 
 
-def make_slapd(root: Path) -> Slapd:
-    """Build a cn=config and an empty database below `root` (not started)."""
+def make_slapd(
+    root: Path,
+    *,
+    modules: tuple[str, ...] = (),
+    ppolicy: bool = False,
+    extra_schemas: tuple[Path, ...] = (),
+    access: tuple[str, ...] | None = None,
+    tls: ServerFiles | None = None,
+) -> Slapd:
+    """Build a cn=config and an empty database below `root` (not started).
+
+    `modules`: extra slapd modules to load, e.g. ("argon2",) to verify {ARGON2} passwords.
+    `ppolicy`: load the ppolicy overlay with POLICY_DN as its default policy (added to
+    the database, with lockout after 5 failures); `extra_schemas`: more cn=config schema
+    LDIF files; `access`: the database's olcAccess rules instead of DEFAULT_ACCESS.
+    `tls`: serve TLS with that certificate (tests/integration/ldap_certs.py): StartTLS
+    on `url` and implicit TLS on `ldaps_url`.
+    """
+    if ppolicy:
+        modules = (*modules, "ppolicy")
     slapadd = _tool("slapadd")
     _tool("slapd")
     slappasswd = _tool("slappasswd")
@@ -220,7 +291,16 @@ def make_slapd(root: Path) -> Slapd:
         [slappasswd, "-s", ADMIN_PASSWORD], capture_output=True, check=True, text=True
     ).stdout.strip()
     config = root / "config.ldif"
-    config.write_text(_config_ldif(root, admin_hash))
+    config.write_text(
+        _config_ldif(
+            root,
+            admin_hash,
+            modules,
+            extra_schemas=extra_schemas,
+            overlays=PPOLICY_OVERLAY if ppolicy else "",
+            access=access,
+        )
+    )
     result = subprocess.run(
         [slapadd, "-n0", "-F", str(root / "slapd.d"), "-l", str(config)],
         capture_output=True,
@@ -228,8 +308,10 @@ def make_slapd(root: Path) -> Slapd:
     )
     if result.returncode != 0:
         pytest.fail(f"slapadd of the cn=config failed: {result.stderr}")
+    if tls is not None:
+        _configure_tls(root, tls)
     base = root / "base.ldif"
-    base.write_text(BASE_ENTRY)
+    base.write_text(BASE_ENTRY + (POLICY_ENTRIES if ppolicy else ""))
     result = subprocess.run(
         [slapadd, "-F", str(root / "slapd.d"), "-b", BASE, "-l", str(base)],
         capture_output=True,
@@ -237,7 +319,25 @@ def make_slapd(root: Path) -> Slapd:
     )
     if result.returncode != 0:
         pytest.fail(f"slapadd of the base entry failed: {result.stderr}")
-    return Slapd(root=root, port=free_port())
+    return Slapd(root=root, port=free_port(), tls_port=free_port() if tls else None)
+
+
+def _configure_tls(root: Path, tls: ServerFiles) -> None:
+    """Add the certificate, key and CA to the cn=config built by slapadd (slapmodify)."""
+    change = root / "tls.ldif"
+    change.write_text(
+        "dn: cn=config\nchangetype: modify\n"
+        f"replace: olcTLSCACertificateFile\nolcTLSCACertificateFile: {tls.ca_file}\n-\n"
+        f"replace: olcTLSCertificateFile\nolcTLSCertificateFile: {tls.cert_file}\n-\n"
+        f"replace: olcTLSCertificateKeyFile\nolcTLSCertificateKeyFile: {tls.key_file}\n"
+    )
+    result = subprocess.run(
+        [_tool("slapmodify"), "-n0", "-F", str(root / "slapd.d"), "-l", str(change)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"slapmodify of the TLS settings failed: {result.stderr}")
 
 
 @pytest.fixture

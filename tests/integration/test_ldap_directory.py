@@ -223,7 +223,7 @@ async def test_set_status_writes_our_schema(directory: LdapDirectory) -> None:
     with pytest.raises(AccountNotFound):
         await directory.set_status("nobody@bangkok.go.th", AccountStatus.LOCKED, now=now)
     with pytest.raises(DirectoryError):
-        await directory.update(SOMCHAI[0], now=now, unit="x")
+        await directory.update(SOMCHAI[0], now=now, colour="x")  # not an updatable field
 
 
 async def test_pool_fails_over_from_a_dead_server(slapd: Slapd) -> None:  # noqa: F811

@@ -90,3 +90,38 @@ def test_ldap_outage_fails_closed(make_server: Any, slapd: Slapd, tmp_path: Path
         "127.0.0.1", server.submissions_port, context=client_tls_context(), timeout=15
     ) as smtp:
         assert smtp.login(SOMCHAI, PASSWORD)[0] == 235
+
+
+def test_the_server_starts_while_the_directory_is_down(
+    make_server: Any,
+    slapd: Slapd,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    slapd.add_ldif(SAMPLE.read_text())
+    slapd.stop()
+    secret = tmp_path / "ldap-password"
+    secret.write_text(slapd.admin_password + "\n")
+    server = make_server(
+        directory={
+            "backend": "ldap",
+            "ldap_urls": [slapd.url],
+            "ldap_base": slapd.base,
+            "ldap_bind_dn": slapd.admin_dn,
+            "ldap_bind_password_file": str(secret),
+            "ldap_connect_timeout": 2,
+        },
+    )
+    with (
+        smtplib.SMTP_SSL(
+            "127.0.0.1", server.submissions_port, context=client_tls_context(), timeout=15
+        ) as smtp,
+        pytest.raises(smtplib.SMTPAuthenticationError) as refused,
+    ):
+        smtp.login(SOMCHAI, PASSWORD)
+    assert refused.value.smtp_code == 454
+    slapd.start()
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", server.submissions_port, context=client_tls_context(), timeout=15
+    ) as smtp:
+        assert smtp.login(SOMCHAI, PASSWORD)[0] == 235
+    assert server.process.poll() is None
