@@ -24,6 +24,7 @@ from mailserver import config, logtail
 from mailserver.app import open_directory, open_log, password_hasher, utc_now
 from mailserver.control import notify_account_changed, notify_queue_changed
 from mailserver.directory import Directory, DirectoryError
+from mailserver.lifecycle import commands as lifecycle_commands
 from mailserver.queue import admin as queue_admin
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool, SpoolError
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ACTION", required=True
     )
     _account_commands(account)
+
+    lifecycle = commands.add_parser(
+        "lifecycle", help="leavers and unit mailboxes (memo 4): sweep, HR feed"
+    ).add_subparsers(metavar="ACTION", required=True)
+    lifecycle_commands.add_parsers(lifecycle, default_actor=_default_actor())
     return parser
 
 

@@ -223,6 +223,18 @@ class MessageSettings:
 
 
 @dataclass(frozen=True)
+class LifecycleSettings:
+    # Seconds between the sweeps `serve` runs itself (0: never; run `mailserver lifecycle sweep`).
+    sweep_interval_seconds: float = 3600.0
+    # Days before the end of a departed user's grace window at which they are warned by mail.
+    warn_days: tuple[int, ...] = (30, 7, 1)
+    # Where the orphaned role mailbox report goes ("": the policy log only).
+    admin_address: str = ""
+    # Suspend a role mailbox orphaned this many days, without notice (memo 4.3); 0: never.
+    suspend_orphans_after_days: int = 0
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -237,6 +249,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     log: LogSettings = field(default_factory=LogSettings)
     messages: MessageSettings = field(default_factory=MessageSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
 
     # Resolved paths: everything relative hangs off server.data_dir.
@@ -348,6 +361,21 @@ def validate(settings: Settings) -> list[ConfigError]:
         )
     if settings.smtp.max_recipients < 1:
         errors.append(ConfigError("smtp.max_recipients", "must be at least 1"))
+    errors.extend(_validate_lifecycle(settings.lifecycle))
+    return errors
+
+
+def _validate_lifecycle(lifecycle: LifecycleSettings) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+    if lifecycle.sweep_interval_seconds < 0:
+        errors.append(ConfigError("lifecycle.sweep_interval_seconds", "must not be negative"))
+    if any(days < 1 for days in lifecycle.warn_days):
+        errors.append(ConfigError("lifecycle.warn_days", "each must be at least 1 day"))
+    address = lifecycle.admin_address
+    if address and (address.count("@") != 1 or any(c.isspace() for c in address)):
+        errors.append(ConfigError("lifecycle.admin_address", f"{address!r} is not an address"))
+    if lifecycle.suspend_orphans_after_days < 0:
+        errors.append(ConfigError("lifecycle.suspend_orphans_after_days", "must not be negative"))
     return errors
 
 

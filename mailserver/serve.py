@@ -20,6 +20,7 @@ from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
 from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.server import ImapServer
 from mailserver.imap.session import ImapContext
+from mailserver.lifecycle.sweep import SweepContext, sweep_periodically
 from mailserver.listeners import LISTEN_BACKLOG
 from mailserver.pop3.server import Pop3Server
 from mailserver.queue.model import QueuedMessage
@@ -181,7 +182,14 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     rotation = asyncio.create_task(rotate_daily(services))
     queue = asyncio.create_task(runner.run())
     feed = asyncio.create_task(watch_directory(services, watch))
+    lifecycle = SweepContext(
+        settings, services.directory, services.log, spool, runner.enqueued, watch.changed
+    )
+    sweeps = asyncio.create_task(
+        sweep_periodically(lifecycle, services.clock, settings.lifecycle.sweep_interval_seconds)
+    )
     await stop.wait()
+    sweeps.cancel()
     rotation.cancel()
     feed.cancel()
     print("mailserver stopping: finishing transactions in flight", file=out, flush=True)
