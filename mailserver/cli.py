@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import datetime as dt
 import getpass
+import io
 import logging
 import os
 import re
@@ -22,12 +23,15 @@ from typing import Any
 
 from mailserver import config, logtail
 from mailserver.app import open_directory, open_log, password_hasher, utc_now
+from mailserver.backup import commands as backup_commands
 from mailserver.control import notify_account_changed, notify_queue_changed
 from mailserver.directory import Directory, DirectoryError
+from mailserver.directory import ldif as ldif_io
 from mailserver.lifecycle import commands as lifecycle_commands
 from mailserver.queue import admin as queue_admin
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool, SpoolError
+from mailserver.store.locking import atomic_write
 from mailserver.store.maildir import MailboxPathError, MaildirStore
 from policy.model import Account, AccountKind, AccountStatus
 
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ACTION", required=True
     )
     _account_commands(account)
+    backup_commands.add_parser(commands, default_actor=_default_actor())
 
     lifecycle = commands.add_parser(
         "lifecycle", help="leavers and unit mailboxes (memo 4): sweep, HR feed"
@@ -171,6 +176,18 @@ def _account_commands(sub: Any) -> None:
     resp.add_argument("--delegate", action="append", default=[], help="also may send as the role")
     unit = action("set-unit", account_set_unit, "move the account to another unit")
     unit.add_argument("unit", help="the new unit")
+    export = sub.add_parser("export", help="write every account as LDIF (to move to LDAP)")
+    export.add_argument("-o", "--output", type=Path, help="LDIF file to write (default: stdout)")
+    export.add_argument("--base", help="DN of the entries' parent (default: ldap_user_base)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument("--actor", default=_default_actor(), help="who exports (logged)")
+    export.set_defaults(run=lambda args: _run(account_export, args))
+    load = sub.add_parser("import-ldif", help="add the accounts of an LDIF file")
+    load.add_argument("file", type=Path, help="LDIF in our schema (e.g. from `account export`)")
+    load.add_argument("--dry-run", action="store_true", help="show what would be done")
+    load.add_argument("--update", action="store_true", help="update existing accounts too")
+    load.add_argument("--actor", default=_default_actor(), help="who imports (logged)")
+    load.set_defaults(run=lambda args: _run(account_import_ldif, args))
 
 
 def _default_actor() -> str:
@@ -477,6 +494,68 @@ async def account_set_unit(admin: Admin) -> None:
     account = await admin.directory.update(account.login, now=utc_now(), unit=admin.args.unit)
     admin.record("set-unit", account, detail=f"unit={account.unit}")
     print(f"{account.login}: unit is now {account.unit}")
+
+
+async def account_export(admin: Admin) -> None:
+    args, directory = admin.args, admin.settings.directory
+    base = args.base or directory.ldap_user_base or directory.ldap_base
+    if not base:
+        raise CliError("give --base DN (or set directory.ldap_user_base)")
+    if args.output is not None and args.output.exists() and not args.force:
+        raise CliError(f"{args.output} exists (use --force to overwrite it)")
+    accounts = await admin.directory.list_accounts()
+    hashes_of = getattr(admin.directory, "password_hashes", None)
+    hashes = await hashes_of() if hashes_of is not None else {}
+    if hashes_of is None:
+        print("mailserver: this directory does not give out password hashes", file=sys.stderr)
+    out = io.BytesIO()
+    for warning in ldif_io.write_ldif(out, accounts, hashes, base):
+        print(f"mailserver: note: {warning}", file=sys.stderr)
+    if args.output is None:
+        sys.stdout.buffer.write(out.getvalue())
+        sys.stdout.flush()
+    else:
+        atomic_write(args.output, out.getvalue())  # mode 0600: it holds password hashes
+        print(f"exported {len(accounts)} accounts under {base} -> {args.output}")
+    admin.log.write(
+        "admin",
+        actor=admin.actor,
+        action="account-export",
+        result="allow",
+        accounts=len(accounts),
+        output=str(args.output or "-"),
+    )
+
+
+async def account_import_ldif(admin: Admin) -> int:
+    args = admin.args
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+    parsed = ldif_io.parse_accounts(data, password_hasher(admin.settings))
+    for line in (*parsed.problems, *parsed.warnings):
+        print(f"{args.file}: {line}", file=sys.stderr)
+    result = await ldif_io.import_accounts(
+        admin.directory,
+        parsed.accounts,
+        actor=admin.actor,
+        now=utc_now(),
+        dry_run=args.dry_run,
+        update=args.update,
+    )
+    for account in result.added:
+        admin.record("import-ldif", account, detail=f"added from {args.file.name}")
+    for account in result.updated:
+        admin.record("import-ldif", account, detail=f"updated from {args.file.name}")
+    done = "would be imported" if args.dry_run else "imported"
+    print(
+        f"{len(parsed.accounts)} accounts in {args.file.name}: "
+        f"{len(result.planned or result.added + result.updated)} {done}, "
+        f"{len(result.skipped)} existed, "
+        f"{len(result.failed) + len(parsed.problems)} failed"
+    )
+    return EXIT_ERROR if result.failed or parsed.problems else 0
 
 
 async def _get(admin: Admin) -> Account:

@@ -187,6 +187,10 @@ class SqliteDirectory:
         """A fresh snapshot of the account with this login (case-insensitive), or None."""
         return await self._run(_load, login.lower())
 
+    async def password_hashes(self) -> dict[str, str | None]:
+        """login -> stored password hash of every account (for `account export` to LDIF)."""
+        return await self._run(_all_hashes)
+
     async def find_by_address(self, address: str) -> Account | None:
         """The account that receives mail for `address` (primary or alias), or None."""
         return await self._run(_load_by_address, address.lower())
@@ -435,6 +439,11 @@ def _load(conn: sqlite3.Connection, login: str) -> Account | None:
     with _transaction(conn):
         row = conn.execute(f"SELECT {_COLUMNS} FROM accounts WHERE login = ?", (login,)).fetchone()
         return None if row is None else _assemble(conn, [row])[0]
+
+
+def _all_hashes(conn: sqlite3.Connection) -> dict[str, str | None]:
+    rows = conn.execute("SELECT login, password_hash FROM accounts ORDER BY login").fetchall()
+    return {row["login"]: row["password_hash"] for row in rows}
 
 
 def _load_with_hash(conn: sqlite3.Connection, login: str) -> tuple[Account, str | None] | None:
