@@ -237,6 +237,29 @@ class Slapd:
     def _admin(self) -> list[str]:
         return ["-D", self.admin_dn, "-w", self.admin_password]
 
+    def can_bind(self, dn: str, password: str) -> bool:
+        """A plain simple bind with the real ldapwhoami, as any other system would do."""
+        result = subprocess.run(
+            [require_tool("ldapwhoami"), "-x", "-H", self.url, "-D", dn, "-w", password],
+            capture_output=True,
+            timeout=10,
+        )
+        return result.returncode == 0
+
+    def directory_settings(self, secret_dir: Path, **extra: object) -> dict[str, object]:
+        """The `[directory]` settings of a mailserver on this slapd, bound as the root DN
+        (its password written to a file in `secret_dir`); `extra` adds or overrides keys."""
+        secret = secret_dir / "ldap-password"
+        secret.write_text(self.admin_password + "\n")
+        return {
+            "backend": "ldap",
+            "ldap_urls": [self.url],
+            "ldap_base": self.base,
+            "ldap_bind_dn": self.admin_dn,
+            "ldap_bind_password_file": str(secret),
+            **extra,
+        }
+
     def add_ldif(self, ldif: str) -> None:
         """Add the entries of `ldif` as the root DN (pytest.fail with ldapadd's message)."""
         self._ldap_tool("ldapadd", ldif)

@@ -52,18 +52,9 @@ async def test_changed_since_sees_a_write_by_another_tool(slapd: Slapd) -> None:
 
 
 def feed_server(make_server: Any, server: Slapd, tmp_path: Path) -> Any:
-    secret = tmp_path / "ldap-password"
-    secret.write_text(server.admin_password + "\n")
     server.add_ldif(SAMPLE.read_text())
     return make_server(
-        directory={
-            "backend": "ldap",
-            "ldap_urls": [server.url],
-            "ldap_base": server.base,
-            "ldap_bind_dn": server.admin_dn,
-            "ldap_bind_password_file": str(secret),
-            "change_poll_seconds": POLL,
-        },
+        directory=server.directory_settings(tmp_path, change_poll_seconds=POLL),
         imap={"account_recheck_seconds": 3600},
         smtp={"account_staleness_seconds": 3600},
     )

@@ -20,18 +20,9 @@ MALEE = "malee.s@bangkok.go.th"
 
 
 def ldap_server(make_server: Any, server: Slapd, tmp_path: Path) -> Any:
-    secret = tmp_path / "ldap-password"
-    secret.write_text(server.admin_password + "\n")
     server.add_ldif(SAMPLE.read_text())
     return make_server(
-        directory={
-            "backend": "ldap",
-            "ldap_urls": [server.url],
-            "ldap_base": server.base,
-            "ldap_bind_dn": server.admin_dn,
-            "ldap_bind_password_file": str(secret),
-            "ldap_connect_timeout": 2,
-        },
+        directory=server.directory_settings(tmp_path, ldap_connect_timeout=2),
         imap={"account_recheck_seconds": 1},
     )
 
@@ -99,18 +90,7 @@ def test_the_server_starts_while_the_directory_is_down(
 ) -> None:
     slapd.add_ldif(SAMPLE.read_text())
     slapd.stop()
-    secret = tmp_path / "ldap-password"
-    secret.write_text(slapd.admin_password + "\n")
-    server = make_server(
-        directory={
-            "backend": "ldap",
-            "ldap_urls": [slapd.url],
-            "ldap_base": slapd.base,
-            "ldap_bind_dn": slapd.admin_dn,
-            "ldap_bind_password_file": str(secret),
-            "ldap_connect_timeout": 2,
-        },
-    )
+    server = make_server(directory=slapd.directory_settings(tmp_path, ldap_connect_timeout=2))
     with (
         smtplib.SMTP_SSL(
             "127.0.0.1", server.submissions_port, context=client_tls_context(), timeout=15
