@@ -203,7 +203,7 @@ def _default_actor() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mailserver.serve import serve
 
-    settings = _settings(args.config)
+    settings = config.load_valid(args.config)
     logging.basicConfig(
         level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -232,7 +232,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_logs_tail(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = config.load_valid(args.config)
     return logtail.tail(
         settings.log_dir,
         follow=args.follow,
@@ -246,7 +246,7 @@ def cmd_logs_tail(args: argparse.Namespace) -> int:
 
 
 def _spool(args: argparse.Namespace) -> tuple[config.Settings, Spool]:
-    settings = _settings(args.config)
+    settings = config.load_valid(args.config)
     return settings, Spool(settings.queue_dir)
 
 
@@ -330,19 +330,11 @@ def _queue_record(
         log.close()
 
 
-def _settings(path: Path | None) -> config.Settings:
-    settings = config.load(path)
-    errors = config.validate(settings)
-    if errors:
-        raise errors[0]
-    return settings
-
-
 class Admin:
     """What an account command needs: the directory, the log, and who is acting."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.settings = _settings(args.config)
+        self.settings = config.load_valid(args.config)
         self.directory: Directory = open_directory(self.settings)
         self.log = open_log(self.settings)
         self.actor: str = getattr(args, "actor", "") or _default_actor()

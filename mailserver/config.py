@@ -281,6 +281,15 @@ class Settings:
         return self.path(self.directory.sqlite_path)
 
 
+def load_valid(path: Path | None) -> Settings:
+    """`load`, then `validate`: the first problem is raised as ConfigError."""
+    settings = load(path)
+    errors = validate(settings)
+    if errors:
+        raise errors[0]
+    return settings
+
+
 def load(path: Path | None, *, base: Path | None = None) -> Settings:
     """Read `path` (or nothing: all defaults) into `Settings`; raise ConfigError on a bad key."""
     raw: dict[str, Any] = {}

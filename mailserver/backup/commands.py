@@ -49,7 +49,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    settings = config.load(args.config)
+    settings = config.load_valid(args.config)
     errors = config.validate(settings)
     if errors:
         raise errors[0]

@@ -45,14 +45,6 @@ def add_parsers(sub: Any, default_actor: str) -> None:
     feed.set_defaults(run=cmd_apply)
 
 
-def _settings(path: Path | None) -> config.Settings:
-    settings = config.load(path)
-    errors = config.validate(settings)
-    if errors:
-        raise errors[0]
-    return settings
-
-
 def _fail(message: str) -> int:
     print(f"mailserver: {message}", file=sys.stderr)
     return EXIT_ERROR
@@ -62,7 +54,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = config.load_valid(args.config)
     try:
         return asyncio.run(_sweep(settings, args.actor, args.dry_run))
     except state.StateError as exc:
@@ -103,7 +95,7 @@ async def _sweep(settings: config.Settings, actor: str, dry_run: bool) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = config.load_valid(args.config)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
