@@ -17,7 +17,7 @@ from mailserver.app import Services
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
 from policy import decide
-from policy.engine import bad_credentials, directory_unavailable
+from policy.engine import bad_credentials, directory_unavailable, mailbox_elsewhere
 from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
 
 
@@ -73,6 +73,15 @@ async def judge(services: Services, account: Account, request: Request) -> Decis
     return decide(account, request, services.clock(), services.settings.policy)
 
 
+def held_elsewhere(services: Services, account: Account) -> str | None:
+    """The server holding this account's mailbox when it is not this node (the directory's
+    mailHost, compared with `server.hostname` and `server.mail_host_names`), else None."""
+    host = account.mail_host.lower().rstrip(".")
+    server = services.settings.server
+    here = {n.lower().rstrip(".") for n in (server.hostname, *server.mail_host_names)}
+    return host if host and host not in here else None
+
+
 async def login(
     services: Services, login_name: str, password: str, service: Service
 ) -> tuple[Decision, Account | None]:
@@ -88,6 +97,10 @@ async def login(
             decision = bad_credentials()
         else:
             decision = await judge(services, account, Request(Action.LOGIN, service))
+            host = held_elsewhere(services, account)
+            if decision.allowed and host and service is not Service.SMTP:
+                # Reading mail here would show an empty store: say where the mailbox is.
+                decision = mailbox_elsewhere(host)
     except DirectoryUnavailable:
         decision = directory_unavailable(Action.LOGIN)
     if account is None and decision.verdict is Verdict.DENY:

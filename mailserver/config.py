@@ -42,6 +42,9 @@ class ServerSettings:
     data_dir: Path = Path("var")
     # Domains served locally besides those of the accounts in the directory.
     local_domains: tuple[str, ...] = ()
+    # Other names of this node in the directory's mailHost (besides `hostname`): mail for
+    # a mailbox whose mailHost is none of them is forwarded to that host.
+    mail_host_names: tuple[str, ...] = ()
     # Seconds SIGTERM waits for in-flight transactions before closing sessions.
     shutdown_grace_seconds: float = 30.0
 
@@ -99,6 +102,8 @@ class RelaySettings:
     smarthost_require_tls: bool = True
     # Port of remote MX hosts (25; tests point it at a local sink).
     remote_port: int = 25
+    # Port of the server named by a mailbox's mailHost (its inbound MX listener).
+    mail_host_port: int = 25
     # Name servers for MX lookups ([] = the system's /etc/resolv.conf) and their port.
     dns_servers: tuple[str, ...] = ()
     dns_port: int = 53

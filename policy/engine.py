@@ -44,6 +44,20 @@ def bad_credentials() -> Decision:
     return rules.deny(rules.BAD_CREDENTIALS, rules.RULE_AUTH, rules.REASON_BAD_CREDENTIALS)
 
 
+def mailbox_elsewhere(host: str) -> Decision:
+    """An IMAP or POP3 login on a node that does not hold the mailbox (the directory's
+    mailHost names another server): refused, saying where the mailbox is. Sending works
+    through any node; mail to the mailbox is forwarded to its server."""
+    return Decision(
+        Verdict.DENY,
+        rules.RULE_MAIL_HOST,
+        rules.REASON_MAILBOX_ELSEWHERE,
+        530,
+        "5.7.0",
+        params={"host": host},
+    )
+
+
 def directory_unavailable(action: Action) -> Decision:
     """Fail closed when the directory cannot be read: a temporary failure, never an allow.
 

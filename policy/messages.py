@@ -61,6 +61,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         ),
         rules.REASON_SERVICE_DISABLED: "Your account is not allowed to use {service}.",
         rules.REASON_BAD_CREDENTIALS: "Wrong username or password.",
+        rules.REASON_MAILBOX_ELSEWHERE: (
+            "Your mailbox is on the server {host}: set your mail program to read mail from {host}."
+        ),
         rules.REASON_DIRECTORY_UNAVAILABLE: (
             "The account service is temporarily unavailable; please try again later."
         ),
@@ -112,6 +115,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_HEADER_FROM_NOT_OWNED: ("ท่านไม่มีสิทธิ์ใช้ที่อยู่ {address} ในช่องผู้ส่ง (From:)"),
         rules.REASON_SERVICE_DISABLED: "บัญชีของท่านไม่ได้รับอนุญาตให้ใช้บริการ {service}",
         rules.REASON_BAD_CREDENTIALS: "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง",
+        rules.REASON_MAILBOX_ELSEWHERE: (
+            "กล่องจดหมายของท่านอยู่ที่เซิร์ฟเวอร์ {host} กรุณาตั้งค่าโปรแกรมอีเมลให้อ่านอีเมลจาก {host}"
+        ),
         rules.REASON_DIRECTORY_UNAVAILABLE: ("ระบบบัญชีผู้ใช้ขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้งภายหลัง"),
         rules.REASON_UNKNOWN_RECIPIENT: "ไม่มีกล่องจดหมาย {address} ในระบบนี้",
         rules.REASON_RECIPIENT_SYNTAX: "{address} ไม่ใช่ที่อยู่อีเมลที่สมบูรณ์",

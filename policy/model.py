@@ -74,6 +74,9 @@ class Account:
     # Changes on every write to the entry; lets caches notice any change.
     revision: str = ""
     display_name: str = ""
+    # The mail server that holds this mailbox (LDAP mailHost); "" or one of this node's
+    # names: here. Mail for a mailbox held elsewhere is forwarded there by SMTP.
+    mail_host: str = ""
 
     @property
     def addresses(self) -> tuple[str, ...]:

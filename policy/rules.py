@@ -44,6 +44,7 @@ RULE_HEADER_FROM = "header-from-owned"
 RULE_ALLOW = "allow"
 RULE_AUTH = "auth"
 RULE_FAIL_CLOSED = "fail-closed"
+RULE_MAIL_HOST = "mail-host"  # the mailbox lives on the server the directory names
 RULE_RECIPIENT = "recipient"  # checks on RCPT TO made by the SMTP side (address, limits)
 
 # --- reason codes -----------------------------------------------------------------------
@@ -62,6 +63,8 @@ REASON_HEADER_FROM_NOT_OWNED = "header_from_not_owned"
 REASON_SERVICE_DISABLED = "service_disabled"
 REASON_BAD_CREDENTIALS = "bad_credentials"
 REASON_DIRECTORY_UNAVAILABLE = "directory_unavailable"
+# The mailbox is held by another server (the directory's mailHost): read it there.
+REASON_MAILBOX_ELSEWHERE = "mailbox_elsewhere"
 REASON_UNKNOWN_RECIPIENT = "unknown_recipient"
 REASON_RECIPIENT_SYNTAX = "recipient_syntax"
 REASON_REMOTE_NOT_ENABLED = "remote_not_enabled"

@@ -866,6 +866,7 @@ class LdapDirectory:
             imap_enabled=imap_enabled,
             revision=revision,
             display_name=entry.one(m.display_name) or entry.one(m.display_name_fallback),
+            mail_host=entry.one(m.mail_host).strip().lower().rstrip(".") if m.mail_host else "",
         )
 
     # --- connections ----------------------------------------------------------

@@ -149,6 +149,7 @@ class LdapMapping:
     services: str = "mailEnabledService"  # absent: every service; "none": none
     display_name: str = "displayName"
     display_name_fallback: str = "cn"
+    mail_host: str = "mailHost"  # the server holding the mailbox (RFC 822 routing, misc schema)
     password: str = "userPassword"
     revision: tuple[str, ...] = ("entryCSN", "modifyTimestamp")
     # The directory-wide lock this directory has: "ppolicy", "ad", "iredmail" or "".
@@ -180,6 +181,7 @@ class LdapMapping:
             self.services,
             self.display_name,
             self.display_name_fallback,
+            self.mail_host,
             *self.revision,
             *lock_attributes(self.lock),
             "objectClass",
@@ -210,6 +212,7 @@ _PRESETS: dict[str, LdapMapping] = {
         login="userPrincipalName",
         login_also=("sAMAccountName",),
         aliases="proxyAddresses",
+        mail_host="",
         revision=("uSNChanged", "entryCSN", "modifyTimestamp"),
         lock="ad",
         lock_required=True,

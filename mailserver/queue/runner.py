@@ -258,6 +258,9 @@ class QueueRunner:
             kind = "temporary" if decision.verdict is Verdict.TEMPFAIL else "permanent"
             text = f"{decision.enhanced_code} {decision.reason}"
             return self._result(recipient, kind, decision.smtp_code, text, "local", now)
+        host = access.held_elsewhere(self.services, account)
+        if host is not None:
+            return await self._forward(message, recipient, host, content)
         mailbox = f"local:{account.login}"
         if any(
             r.remote_mta == mailbox and r.state is RecipientState.DELIVERED
@@ -276,6 +279,31 @@ class QueueRunner:
                 recipient, "temporary", 451, "4.3.0 Mailbox store error", mailbox, now
             )
         return self._result(recipient, "delivered", 250, "2.0.0 Delivered to mailbox", mailbox, now)
+
+    async def _forward(
+        self, message: QueuedMessage, recipient: Recipient, host: str, content: bytes
+    ) -> Recipient:
+        """Hand the message to the server holding the mailbox (mailHost), by SMTP."""
+        relay = self.settings.relay
+        async with self._destinations[f"mailhost:{host}"]:
+            (outcome,) = await outbound.deliver(
+                [outbound.Target(host, (host,), relay.mail_host_port)],
+                message.sender,
+                [recipient.address],
+                content,
+                helo=self.settings.server.hostname,
+                tls="opportunistic",
+                connect_timeout=relay.connect_timeout_seconds,
+                command_timeout=relay.command_timeout_seconds,
+            )
+        return self._result(
+            recipient,
+            outcome.kind,
+            outcome.code,
+            outcome.text,
+            outcome.remote,
+            self.services.clock(),
+        )
 
     # --- remote delivery ----------------------------------------------------------------
 

@@ -155,6 +155,9 @@ async def _login_result(session: ImapSession, decision: Decision) -> Ok:
         raise CommandFailed(text, code="UNAVAILABLE")
     if decision.reason == "bad_credentials":
         raise CommandFailed(text, code="AUTHENTICATIONFAILED")
+    if decision.reason == "mailbox_elsewhere":
+        # RFC 2221 login referral: clients that know it reconnect there, others show the text.
+        raise CommandFailed(text, code=f"REFERRAL imap://{decision.params['host']}/")
     for line in lines:
         await session.send(untagged_status("OK", line, code="ALERT"))
     raise CommandFailed(lines[-1] if lines else "Account disabled", code="CONTACTADMIN")
