@@ -32,10 +32,12 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import platform
+import random
 import secrets
 import signal
 import socket
@@ -103,8 +105,10 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+@functools.cache
 def client_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    """One context for every connection (building one reads the system's CA bundle)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the server's generated certificate
     return context
@@ -275,7 +279,7 @@ def status_ldif(slapd: Slapd, i: int, status: str) -> str:
     )
 
 
-async def propagation(slapd: Slapd, port: int, trials: int) -> dict:
+async def propagation(slapd: Slapd, port: int, trials: int, poll: float) -> dict:
     """Per trial: IDLE as user i, lock i with ldapmodify, time until BYE."""
     times: list[float] = []
     for i in range(trials):
@@ -286,8 +290,9 @@ async def propagation(slapd: Slapd, port: int, trials: int) -> dict:
             imap.n += 1
             imap.writer.write(f"a{imap.n} IDLE\r\n".encode())
             await asyncio.wait_for(imap.reader.readline(), COMMAND_TIMEOUT)  # "+ idling"
-            # A random phase against the poll timer, as in real life.
-            await asyncio.sleep(secrets.randbelow(1000) / 1000)
+            # A random phase against the poll timer, as in real life (a trial starts just
+            # after the previous BYE, that is just after a poll).
+            await asyncio.sleep(random.uniform(0, poll))
             await asyncio.to_thread(ldapmodify, slapd, status_ldif(slapd, i, "locked"))
             changed = time.perf_counter()
             while True:
@@ -355,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     log(f"propagation, {args.trials} trials, poll {args.poll} s ...")
                     results["propagation"] = asyncio.run(
-                        propagation(slapd, server.imaps_port, args.trials)
+                        propagation(slapd, server.imaps_port, args.trials, args.poll)
                     )
                 finally:
                     server.stop()
