@@ -279,7 +279,8 @@ def _orphans(
             continue
         first_seen = seen_before.get(role.login, today)
         seen[role.login] = first_seen
-        counted_from = since or first_seen
+        # A sweep saw it orphaned on `first_seen`, so it has been orphaned at least since.
+        counted_from = min(since, first_seen) if since else first_seen
         orphans.append(
             Orphan(
                 login=role.login,

@@ -383,7 +383,9 @@ def orphaned_since(
         return True, None
     dates: list[date | None] = []
     if _effective_status(responsible, now) is not AccountStatus.ACTIVE:
-        if responsible.status is AccountStatus.DEPARTED and responsible.separation_date:
+        left = responsible.separation_date
+        if left is not None and left <= utc_date(now):
+            # Departed, or suspended after leaving: orphaned since the person left.
             dates.append(responsible.separation_date)
         else:
             since = responsible.status_since

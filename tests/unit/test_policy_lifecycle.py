@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -258,6 +259,25 @@ def test_unknown_since_counts_from_the_first_sweep_that_saw_it() -> None:
     assert (orphan.first_seen, orphan.days) == (TODAY, 34)
     # Resolved: forgotten.
     assert plan([role(), person()], later, state).orphans_seen == {}
+
+
+def test_orphan_days_keep_counting_when_the_responsible_person_is_suspended_later() -> None:
+    # The sweep suspends the leaver: their status date becomes today, but the role has
+    # been orphaned since the day they left (and since a sweep first saw it).
+    left = date(2026, 10, 1)
+    first = plan([role(), departed(separation=left)], date(2026, 10, 2))
+    suspended = person(
+        status=AccountStatus.SUSPENDED,
+        separation_date=left,
+        status_since=datetime(2026, 11, 20, 9, tzinfo=UTC),
+    )
+    state = SweepState(orphans_seen=first.orphans_seen)
+    (orphan,) = plan([role(), suspended], TODAY, state).orphans
+    assert orphan.days == (TODAY - left).days
+    # Without a separation date, the first sweep that saw it still bounds the count.
+    no_date = replace(suspended, separation_date=None)
+    (orphan,) = plan([role(), no_date], TODAY, state).orphans
+    assert orphan.days == (TODAY - date(2026, 10, 2)).days
 
 
 @pytest.mark.parametrize(("after", "suspended"), [(0, False), (57, False), (56, True), (1, True)])

@@ -636,6 +636,18 @@ def test_orphaned_since_is_the_earliest_cause() -> None:
     assert not decide(ROLE, Request(LOGIN, IMAP, role_responsible=person), NOW, REFUSE).allowed
 
 
+def test_a_leaver_suspended_by_the_sweep_orphans_from_the_day_they_left() -> None:
+    left = date(2026, 2, 1)
+    person = replace(
+        with_status(USER, AccountStatus.SUSPENDED, separation_date=left),
+        status_since=NOW - timedelta(days=1),
+    )
+    assert rules.orphaned_since(ROLE, person, NOW) == (True, left)
+    # A departure still ahead does not count: the suspension's own date does.
+    ahead = replace(person, separation_date=date(2099, 1, 1))
+    assert rules.orphaned_since(ROLE, ahead, NOW) == (True, (NOW - timedelta(days=1)).date())
+
+
 def test_role_without_named_responsible_is_orphaned() -> None:
     role = replace(ROLE, responsible=None)
     check(decide(role, Request(LOGIN, IMAP, role_responsible=USER), NOW, REFUSE), *ORPHAN_LOGIN_OFF)
