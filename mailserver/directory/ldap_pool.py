@@ -1,4 +1,4 @@
-"""A bounded pool of open connections, each used by one thread at a time (for ldap.py).
+"""A bounded pool of open connections, each used by one thread at a time (for ldap_connections.py).
 
 The pool knows nothing of LDAP: `open` gives a new connection and the index of the
 server it reached, `close` ends one (best effort, never raises), `usable` says

@@ -308,4 +308,4 @@ async def _attr(ldap: LdapDirectory, dn: str, attribute: str) -> list[str]:
         found = ldap._search(conn, "(objectClass=*)", [attribute], base=dn)  # type: ignore[arg-type]
         return found[0].all(attribute)
 
-    return await ldap._run(read)
+    return await ldap._connections.run(read)
