@@ -50,9 +50,6 @@ def _fail(message: str) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     settings = config.load_valid(args.config)
-    errors = config.validate(settings)
-    if errors:
-        raise errors[0]
     try:
         return _export(settings, args)
     except (ExportError, MailboxPathError) as exc:
