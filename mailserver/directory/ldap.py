@@ -67,8 +67,8 @@ from mailserver.directory.ldap_presets import (
     service_values,
 )
 from mailserver.directory.values import (
-    UPDATABLE,
-    strings,
+    check_role_links,
+    clean_update,
     text,
     valid_address,
     valid_addresses,
@@ -225,7 +225,7 @@ class LdapDirectory:
 
         def all_accounts(conn: ldap3.Connection) -> list[Account]:
             entries = self._search(conn, self._filter(None), m.attributes())
-            logins = {_dn_key(e.dn): e.one(m.login).lower() for e in entries}
+            logins = {dn_key(e.dn): e.one(m.login).lower() for e in entries}
             accounts = [self._account(e, logins.get) for e in entries if e.one(m.login)]
             if wanted is not None:
                 accounts = [a for a in accounts if a.status is wanted]
@@ -416,23 +416,7 @@ class LdapDirectory:
         unit (records unit_since when it changes), responsible, delegates (logins, written
         as DNs), aliases, send_as (lists replace the whole list), smtp_enabled,
         imap_enabled, display_name. Unknown keys raise DirectoryError."""
-        unknown = sorted(set(changes) - UPDATABLE)
-        if unknown:
-            raise DirectoryError(f"cannot update {', '.join(unknown)}")
-        clean: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key in ("unit", "display_name"):
-                clean[key] = text(key, value)
-            elif key == "responsible":
-                clean[key] = None if value is None else valid_login(text(key, value))
-            elif key == "delegates":
-                clean[key] = tuple(dict.fromkeys(valid_login(v) for v in strings(key, value)))
-            elif key in ("aliases", "send_as"):
-                clean[key] = valid_addresses(strings(key, value))
-            elif isinstance(value, bool):
-                clean[key] = value
-            else:
-                raise DirectoryError(f"{key} must be true or false")
+        clean = clean_update(changes)
         for key in clean:
             self._mapped({"smtp_enabled": "services", "imap_enabled": "services"}.get(key, key))
 
@@ -463,20 +447,11 @@ class LdapDirectory:
             out[m.unit] = [clean["unit"]] if clean["unit"] else []
             if m.unit_since:
                 out[m.unit_since] = [_gtime(now)]
+        check_role_links(login, role, clean)
         if "responsible" in clean:
             responsible = clean["responsible"]
-            if role and responsible is None:
-                raise DirectoryError(f"role mailbox {login} needs a responsible person")
-            if not role and responsible is not None:
-                raise DirectoryError("only role mailboxes have a responsible person")
-            if responsible == login:
-                raise DirectoryError(f"{login} cannot be its own responsible")
             out[m.responsible] = [] if responsible is None else [self._dn_of(conn, responsible)]
         if "delegates" in clean:
-            if clean["delegates"] and not role:
-                raise DirectoryError("only role mailboxes have delegates")
-            if login in clean["delegates"]:
-                raise DirectoryError(f"{login} cannot be its own delegate")
             out[m.delegates] = [self._dn_of(conn, d, "delegate") for d in clean["delegates"]]
         if "send_as" in clean:
             out[m.send_as] = list(clean["send_as"])
@@ -712,7 +687,7 @@ class LdapDirectory:
         names: dict[str, str | None] = {}
         for dn in (*entry.all(m.responsible), *entry.all(m.delegates)):
             found = self._search(conn, self._filter(None), [m.login], base=dn, scope=ldap3.BASE)
-            names[_dn_key(dn)] = found[0].one(m.login).lower() if found else None
+            names[dn_key(dn)] = found[0].one(m.login).lower() if found else None
         return self._account(entry, names.get, bound=bound)
 
     def _account(
@@ -732,9 +707,9 @@ class LdapDirectory:
             log.warning("ldap: %s has an unknown %s; treated as person", entry.dn, m.kind)
             kind = AccountKind.PERSON
         responsible_dn = entry.one(m.responsible)
-        responsible = login_of(_dn_key(responsible_dn)) if responsible_dn else None
+        responsible = login_of(dn_key(responsible_dn)) if responsible_dn else None
         delegates = tuple(
-            dict.fromkeys(d for dn in entry.all(m.delegates) if (d := login_of(_dn_key(dn))))
+            dict.fromkeys(d for dn in entry.all(m.delegates) if (d := login_of(dn_key(dn))))
         )
         smtp_enabled, imap_enabled = read_services(m, entry.values)
         separation = _parse_time(entry.one(m.separation_date))
@@ -788,7 +763,7 @@ def _decode(item: dict[str, Any]) -> _Entry:
     return _Entry(dn=item["dn"], values=values)
 
 
-def _dn_key(dn: str) -> str:
+def dn_key(dn: str) -> str:
     """A DN normalised for comparison: attribute types and values lower-case, no spaces."""
     try:
         parts = parse_dn(dn, escape=False, strip=True)

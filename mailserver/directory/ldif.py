@@ -34,11 +34,10 @@ from datetime import UTC, date, datetime
 from typing import BinaryIO
 
 import ldif
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.dn import escape_rdn, parse_dn
+from ldap3.utils.dn import escape_rdn
 
 from mailserver.directory import Directory, DirectoryError
-from mailserver.directory.ldap import LdapMapping
+from mailserver.directory.ldap import LdapMapping, dn_key
 from mailserver.directory.ldap_presets import new_rdn, password_value
 from mailserver.passwords import PasswordHasher
 from policy.model import Account, AccountKind, AccountStatus
@@ -201,15 +200,6 @@ class Parsed:
     skipped: int = 0  # entries that are not mail accounts (units, the base)
     problems: list[str] = field(default_factory=list)  # entries left out, with why
     warnings: list[str] = field(default_factory=list)  # entries kept, but something not
-
-
-def dn_key(dn: str) -> str:
-    """A DN normalised for comparison (attribute types and values lower-case)."""
-    try:
-        parts = parse_dn(dn, escape=False, strip=True)
-    except LDAPException:
-        return dn.strip().lower()
-    return ",".join(f"{a.lower()}={v.lower()}" for a, v, _ in parts)
 
 
 def read_entries(data: bytes) -> list[tuple[str, dict[str, list[str | bytes]]]]:

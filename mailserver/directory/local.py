@@ -40,8 +40,7 @@ from mailserver.directory import (
     DirectoryUnavailable,
     EntryChange,
 )
-from mailserver.directory.values import UPDATABLE as _UPDATABLE
-from mailserver.directory.values import strings as _strings
+from mailserver.directory.values import check_role_links, clean_update
 from mailserver.directory.values import text as _text
 from mailserver.directory.values import valid_address as _address
 from mailserver.directory.values import valid_addresses as _addresses
@@ -308,24 +307,7 @@ class SqliteDirectory:
         delegates, aliases, send_as (tuples replace the whole list), smtp_enabled,
         imap_enabled, display_name. Unknown keys raise DirectoryError.
         """
-        unknown = sorted(set(changes) - _UPDATABLE)
-        if unknown:
-            raise DirectoryError(f"cannot update {', '.join(unknown)}")
-        clean: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key in ("unit", "display_name"):
-                clean[key] = _text(key, value)
-            elif key == "responsible":
-                clean[key] = None if value is None else _login(_text(key, value))
-            elif key == "delegates":
-                clean[key] = tuple(dict.fromkeys(_login(v) for v in _strings(key, value)))
-            elif key in ("aliases", "send_as"):
-                clean[key] = _addresses(_strings(key, value))
-            elif isinstance(value, bool):
-                clean[key] = value
-            else:
-                raise DirectoryError(f"{key} must be true or false")
-        return await self._run(_update, login.lower(), clean, _ts(now))
+        return await self._run(_update, login.lower(), clean_update(changes), _ts(now))
 
     # --- plumbing -----------------------------------------------------------
 
@@ -601,18 +583,13 @@ def _update(conn: sqlite3.Connection, login: str, changes: dict[str, Any], now: 
         if "unit" in changes and changes["unit"] != current["unit"]:
             columns["unit"] = changes["unit"]
             columns["unit_since"] = now
+        check_role_links(login, role, changes)
         if "responsible" in changes:
             responsible = changes["responsible"]
-            if role and responsible is None:
-                raise DirectoryError(f"role mailbox {login} needs a responsible person")
-            if not role and responsible is not None:
-                raise DirectoryError("only role mailboxes have a responsible person")
             if responsible is not None:
                 _check_logins(conn, login, "responsible", [responsible])
             columns["responsible"] = responsible
         if "delegates" in changes:
-            if changes["delegates"] and not role:
-                raise DirectoryError("only role mailboxes have delegates")
             _check_logins(conn, login, "delegate", changes["delegates"])
             _replace_list(conn, "delegates", "delegate", login, changes["delegates"])
         if "send_as" in changes:
