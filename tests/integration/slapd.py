@@ -148,6 +148,7 @@ olcRootDN: {ADMIN_DN}
 olcRootPW: {admin_hash}
 olcDbIndex: objectClass eq
 olcDbIndex: mail,mailAlternateAddress eq
+olcDbIndex: modifyTimestamp,entryCSN eq
 {acl}{overlays}"""
 
 
