@@ -15,7 +15,8 @@ import tarfile
 from pathlib import Path
 
 from mailserver import mutf7
-from tests.integration.conftest import PASSWORD, MailServer, require_tool
+from tests.integration.conftest import MailServer, require_tool
+from tests.integration.test_imap_clients import mbsync_config, run_mbsync
 from tests.integration.test_imap_messages import BOB, imap_client, send, thai_message
 
 CORPUS = Path("/work/shared/corpus/mikel-mail")
@@ -145,39 +146,6 @@ def _without_flag_fields(data: bytes) -> bytes:
     return b"\n".join(kept) + sep + body
 
 
-def mbsync_backup_config(server: MailServer, local: Path) -> Path:
-    """A leaver's backup: pull every folder, change nothing on the server."""
-    config = server.root / "mbsyncrc-backup"
-    config.write_text(
-        f"""IMAPAccount leaver
-Host 127.0.0.1
-Port {server.imaps_port}
-User {BOB}
-Pass "{PASSWORD}"
-SSLType IMAPS
-CertificateFile {server.data_dir / "certs" / "server.crt"}
-
-IMAPStore remote
-Account leaver
-
-MaildirStore local
-Path {local}/
-Inbox {local}/INBOX
-SubFolders Verbatim
-
-Channel backup
-Far :remote:
-Near :local:
-Patterns *
-Create Near
-Sync Pull
-Expunge None
-SyncState *
-"""
-    )
-    return config
-
-
 def test_mbsync_copies_every_folder_of_a_departed_account_in_grace(
     server: MailServer, tmp_path: Path
 ) -> None:
@@ -186,13 +154,9 @@ def test_mbsync_copies_every_folder_of_a_departed_account_in_grace(
     depart_yesterday(server)
     local = tmp_path / "backup"
     local.mkdir()
-    result = subprocess.run(
-        [require_tool("mbsync"), "-c", str(mbsync_backup_config(server, local)), "-a"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    # A leaver's backup: pull every folder, change nothing on the server.
+    backup = mbsync_config(server, local, channel="Create Near\nSync Pull\nExpunge None")
+    run_mbsync(backup, timeout=120)
     expected = imap_snapshot(server)
     system = {"\\Seen": "S", "\\Flagged": "F", "\\Answered": "R", "\\Draft": "D"}
     system["$Forwarded"] = "P"  # Maildir's "passed"

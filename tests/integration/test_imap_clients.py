@@ -12,7 +12,14 @@ from tests.integration.conftest import PASSWORD, MailServer, require_tool
 from tests.integration.test_imap_messages import BOB, imap_client, send, thai_message
 
 
-def mbsync_config(server: MailServer, local: Path) -> Path:
+def mbsync_config(
+    server: MailServer,
+    local: Path,
+    *,
+    channel: str = "Create Both\nExpunge Both",
+) -> Path:
+    """An mbsync setup for BOB: every folder, over implicit TLS; `channel` holds the
+    channel's sync options (default: two-way, creating and expunging on both sides)."""
     config = server.root / "mbsyncrc"
     config.write_text(
         f"""IMAPAccount test
@@ -35,18 +42,17 @@ Channel backup
 Far :remote:
 Near :local:
 Patterns *
-Create Both
-Expunge Both
+{channel}
 SyncState *
 """
     )
     return config
 
 
-def run_mbsync(config: Path) -> subprocess.CompletedProcess[str]:
+def run_mbsync(config: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     mbsync = require_tool("mbsync")
     result = subprocess.run(
-        [mbsync, "-c", str(config), "-a"], capture_output=True, text=True, timeout=60
+        [mbsync, "-c", str(config), "-a"], capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result

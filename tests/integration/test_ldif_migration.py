@@ -27,6 +27,7 @@ from mailserver.passwords import PasswordHasher
 from policy.model import Account, AccountStatus
 from tests.integration.conftest import MailServer, client_tls_context
 from tests.integration.slapd import BASE, Slapd, make_slapd
+from tests.unit.test_ldif import comparable
 
 pytestmark = pytest.mark.integration
 
@@ -49,25 +50,6 @@ def slapd_argon2(tmp_path: Path) -> Iterator[Slapd]:
         yield server
     finally:
         server.stop()
-
-
-def _comparable(account: Account) -> tuple[object, ...]:
-    return (
-        account.login,
-        account.aliases,
-        account.kind,
-        account.status,
-        account.status_reason,
-        account.status_actor,
-        account.separation_date,
-        account.unit,
-        account.responsible,
-        account.delegates,
-        account.send_as,
-        account.smtp_enabled,
-        account.imap_enabled,
-        account.display_name or account.login.partition("@")[0],
-    )
 
 
 def test_embedded_directory_to_slapd(
@@ -135,7 +117,7 @@ def test_embedded_directory_to_slapd(
             await ldap.close()
 
     in_ldap, logins = asyncio.run(from_ldap())
-    assert [_comparable(a) for a in in_ldap] == [_comparable(a) for a in embedded]
+    assert [comparable(a) for a in in_ldap] == [comparable(a) for a in embedded]
     by_login = {a.login: a for a in in_ldap}
     assert by_login["somchai@bangkok.go.th"].display_name == THAI_NAME
     assert by_login["malee@bangkok.go.th"].status is AccountStatus.SUSPENDED

@@ -93,7 +93,7 @@ async def _populate(directory: SqliteDirectory) -> None:
     )
 
 
-def _comparable(account: Account) -> tuple[object, ...]:
+def comparable(account: Account) -> tuple[object, ...]:
     """What must survive the move (times and the revision are the importer's own)."""
     return (
         account.login,
@@ -171,8 +171,8 @@ async def test_round_trip_through_ldif_keeps_every_account(tmp_path: Path) -> No
             target, parsed.accounts, actor="importer", now=NOW, report=reports.append
         )
         assert result.failed == [] and len(result.added) == 5, reports
-        before = [_comparable(a) for a in await source.list_accounts()]
-        after = [_comparable(a) for a in await target.list_accounts()]
+        before = [comparable(a) for a in await source.list_accounts()]
+        after = [comparable(a) for a in await target.list_accounts()]
         assert after == before
         # The hashes moved unchanged: every password still works.
         assert await target.authenticate("somchai@bangkok.go.th", "argon-password-1")
@@ -193,7 +193,7 @@ async def test_round_trip_through_ldif_keeps_every_account(tmp_path: Path) -> No
             target, parsed.accounts, actor="importer", now=NOW, update=True, report=reports.append
         )
         assert len(updated.updated) == 5 and not updated.failed
-        after = [_comparable(a) for a in await target.list_accounts()]
+        after = [comparable(a) for a in await target.list_accounts()]
         assert after == before
     finally:
         await source.close()
