@@ -70,7 +70,7 @@ class ChangeFeed:
         interval: float,
         window: float,
         start: datetime,
-        write_log: Callable[..., None],
+        write_log: Callable[..., object],
     ) -> None:
         self.directory = directory
         self.on_change = on_change

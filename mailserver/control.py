@@ -19,6 +19,7 @@ import socket
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ class AccountWatch:
         for callback in list(self._everyone):
             callback(login.lower())
         listeners = list(self._listeners.get(login.lower(), ()))
-        for callback in listeners:
-            callback()
+        for listener in listeners:
+            listener()
         return len(listeners)
 
     def sessions(self, login: str) -> int:
@@ -65,7 +66,7 @@ class AccountWatch:
 
 async def serve_control(
     path: Path, watch: AccountWatch, queue_changed: Callable[[], None]
-) -> asyncio.AbstractServer:
+) -> asyncio.Server:
     """Listen on the control socket. One JSON line per connection:
     `{"account": LOGIN}` calls watch.changed; `{"queue": "changed"}` makes the queue
     runner re-read the spool (after `mailserver queue retry|delete|bounce`)."""
@@ -74,6 +75,7 @@ async def serve_control(
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
             message = json.loads(line)
+            reply: dict[str, str | int]
             if "queue" in message:
                 queue_changed()
                 reply = {"queue": "ok"}
@@ -110,7 +112,7 @@ def notify_queue_changed(data_dir: Path, timeout: float = 2.0) -> bool:
     return _send(data_dir, {"queue": "changed"}, timeout) is not None
 
 
-def _send(data_dir: Path, message: dict[str, str], timeout: float) -> dict[str, object] | None:
+def _send(data_dir: Path, message: dict[str, str], timeout: float) -> dict[str, Any] | None:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)

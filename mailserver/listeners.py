@@ -36,7 +36,7 @@ class SessionListeners:
         self.new_session = new_session
         self.goodbye = goodbye
         self.sessions: set[Session] = set()
-        self.servers: list[asyncio.AbstractServer] = []
+        self.servers: list[asyncio.Server] = []
 
     async def listen(
         self,
@@ -45,7 +45,7 @@ class SessionListeners:
         tls_port: int,
         tls_context: ssl.SSLContext,
         names: tuple[str, str],
-    ) -> list[tuple[str, asyncio.AbstractServer]]:
+    ) -> list[tuple[str, asyncio.Server]]:
         """Bind the STARTTLS-style and the implicit-TLS listener; (name, server) pairs."""
 
         async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -84,7 +84,8 @@ class _SmallBufferSSLProtocol(asyncio.sslproto.SSLProtocol):
     """asyncio's own TLS protocol with a smaller read buffer; nothing else differs."""
 
     def __init__(self, *args: Any, read_buffer: int, **kwargs: Any) -> None:
-        self.max_size = read_buffer  # read by SSLProtocol.__init__ to size the buffer
+        # read by SSLProtocol.__init__ to size the buffer; the stubs call it a ClassVar
+        self.max_size = read_buffer  # type: ignore[misc]
         super().__init__(*args, **kwargs)
 
 

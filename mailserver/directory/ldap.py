@@ -34,7 +34,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
@@ -592,7 +592,7 @@ class LdapDirectory:
         attributes: list[str],
         *,
         base: str | None = None,
-        scope: str = ldap3.SUBTREE,
+        scope: Literal["BASE", "LEVEL", "SUBTREE"] = ldap3.SUBTREE,
     ) -> list[_Entry]:
         """Every matching entry (paged); Unavailable on anything but success."""
         entries: list[_Entry] = []

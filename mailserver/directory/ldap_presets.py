@@ -344,6 +344,7 @@ def service_values(m: LdapMapping, current: Iterable[str], smtp: bool, imap: boo
     """The services attribute's new values for these flags: other services and the values
     of a flag that stays on are kept; a flag turned on adds its values, one turned off
     loses them."""
+    groups: dict[str, tuple[str, ...]]
     if m.preset == "iredmail":
         groups = {"smtp": ("smtp", "smtpsecured"), "imap": ("imap", "imapsecured")}
     else:

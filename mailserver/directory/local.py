@@ -175,7 +175,7 @@ class SqliteDirectory:
         if found is None or not found[1]:
             await self._hashing(self.hasher.dummy_verify, password)
             return None
-        account, stored = found
+        account, stored = found[0], found[1]
         if not await self._hashing(self.hasher.verify, password, stored):
             return None
         if self.hasher.needs_rehash(stored):

@@ -1269,13 +1269,13 @@ def _structure(data: bytes, ent: _Entity, extended: bool, depth: int) -> list[An
     """BODY / BODYSTRUCTURE of one entity (RFC 3501 §7.4.2 body)."""
     ct = ent.ctype
     if depth == 0 and _is_plain_7bit(ent):
-        out = list(_EMPTY_PART_BODY)
+        out: list[Any] = list(_EMPTY_PART_BODY)
         out[6] = ent.end - ent.body_start
         out[7] = _count_lines(data, ent.body_start, ent.end)
         return out + ([None, None, None, None] if extended else [])
     if ent.is_multipart:
         if ent.children and depth < _MAX_DEPTH:
-            out: list[Any] = [_structure(data, c, extended, depth + 1) for c in ent.children]
+            out = [_structure(data, c, extended, depth + 1) for c in ent.children]
         else:
             out = [list(_EMPTY_PART_BODY) + ([None, None, None, None] if extended else [])]
         out.append(ct.subtype)

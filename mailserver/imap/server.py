@@ -19,7 +19,7 @@ class ImapServer(SessionListeners):
             b"* BYE Server shutting down\r\n",  # RFC 3501 §7.1.5
         )
 
-    async def start(self) -> list[tuple[str, asyncio.AbstractServer]]:
+    async def start(self) -> list[tuple[str, asyncio.Server]]:
         imap = self.ctx.settings.imap
         names = ("imap (STARTTLS)", "imaps (implicit TLS)")
         return await self.listen(imap.listen, imap.port, imap.tls_port, self.ctx.tls_context, names)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from mailserver.imap.protocol import Atom, untagged, untagged_status
+from mailserver.imap.protocol import Atom, ImapValue, untagged, untagged_status
 from mailserver.imap.session import ImapSession, SessionClosed
 from mailserver.store.mailstore import MailboxNotFound, MessageInfo
 
 
-def flag_atoms(info: MessageInfo) -> list[Atom]:
+def flag_atoms(info: MessageInfo) -> list[ImapValue]:
     flags = sorted(info.flags)
     if info.recent:
         flags.append("\\Recent")

@@ -26,7 +26,7 @@ class Pop3Server(SessionListeners):
             b"-ERR [SYS/TEMP] Server shutting down\r\n",
         )
 
-    async def start(self) -> list[tuple[str, asyncio.AbstractServer]]:
+    async def start(self) -> list[tuple[str, asyncio.Server]]:
         """Bind both listeners; returns (name, server) pairs for `serve` to report."""
         pop3 = self.ctx.settings.pop3
         names = ("pop3 (STLS)", "pop3s (implicit TLS)")

@@ -356,7 +356,7 @@ class QueueRunner:
 
     async def _route(
         self, domain: str
-    ) -> tuple[list[outbound.Target], str, tuple[str, str] | None]:
+    ) -> tuple[list[outbound.Target], outbound.TlsPolicy, tuple[str, str] | None]:
         relay = self.settings.relay
         if relay.smarthost:
             auth = None
@@ -364,7 +364,9 @@ class QueueRunner:
                 path = self.settings.path(relay.smarthost_password_file)
                 password = (await asyncio.to_thread(Path.read_text, path)).strip()
                 auth = (relay.smarthost_username, password)
-            tls = "required" if relay.smarthost_require_tls or auth else "opportunistic"
+            tls: outbound.TlsPolicy = (
+                "required" if relay.smarthost_require_tls or auth else "opportunistic"
+            )
             return [outbound.parse_smarthost(relay.smarthost)], tls, auth
         hosts = await mx.resolve_destination(domain, self._resolver, port=relay.remote_port)
         # RFC 5321 §5.1: never send to ourselves; a domain whose MX is us would loop.

@@ -179,7 +179,7 @@ class MxHandler(SmtpHandler):
             authenticated=False,
             complete_headers=False,
         )
-        fields = {
+        fields: dict[str, Any] = {
             "sender": sender,
             "recipients": list(envelope.rcpt_tos),
             "size": len(content),
@@ -212,9 +212,7 @@ class MxHandler(SmtpHandler):
         return f"250 2.0.0 Ok: queued as {queued.id}"
 
 
-async def start_mx(
-    handler: MxHandler, context: ssl.SSLContext, backlog: int
-) -> asyncio.AbstractServer:
+async def start_mx(handler: MxHandler, context: ssl.SSLContext, backlog: int) -> asyncio.Server:
     """Bind the MX listener: STARTTLS offered, AUTH not, no authentication required."""
     settings = handler.services.settings
     options = connection_options(settings)

@@ -77,6 +77,7 @@ class SmtpConnection(SMTP):
 
     session: SmtpSession | None
     envelope: Envelope | None
+    transport: asyncio.Transport | None  # aiosmtpd says BaseTransport; asyncio gives a Transport
 
     def __init__(self, handler: SmtpHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)

@@ -15,6 +15,7 @@ import logging
 import time
 from base64 import b64decode
 from collections.abc import Callable
+from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope
 
@@ -210,7 +211,7 @@ class SubmissionHandler(SmtpHandler):
         from_addresses = tuple(a for _, a in email.utils.getaddresses(headers.get_all("From", [])))
         decision = await self._check_sender(session, envelope.mail_from or "", from_addresses)
         message_id = (headers.get("Message-ID") or "").strip() or None
-        mail_fields = {
+        mail_fields: dict[str, Any] = {
             "sender": envelope.mail_from,
             "recipients": list(envelope.rcpt_tos),
             "size": len(content),

@@ -370,7 +370,7 @@ class Mailbox:
         claimed: list[int] = []
         if claim:
             claimed = self._claim(found, uidlist)
-        entries = []
+        entries: list[Entry] = []
         append = entries.append
         decoded = state.flag_cache
         # Unchanged files keep their Entry from the last scan (same name: same flags).

@@ -9,6 +9,7 @@ account change (control socket) or the periodic re-check interval.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from mailserver.imap.protocol import Command, RawLine, continuation
 from mailserver.imap.session import CommandFailed, ImapSession, Ok, State
@@ -19,7 +20,7 @@ from mailserver.imap.updates import report_changes
 POLL_SECONDS = 30.0
 
 
-def _consume(task: asyncio.Future[object]) -> None:
+def _consume(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
 

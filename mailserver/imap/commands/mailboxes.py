@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mailserver.imap.commands.session_commands import arity, text_arg
-from mailserver.imap.protocol import Atom, Command, untagged, untagged_status
+from mailserver.imap.protocol import Atom, Command, ImapValue, untagged, untagged_status
 from mailserver.imap.protocol.grammar import encode_mailbox_name, mailbox_name, parse_datetime
 from mailserver.imap.session import CommandFailed, ImapSession, Ok
 from mailserver.store.mailstore import (
@@ -49,7 +49,7 @@ def user_of(session: ImapSession) -> UserStore:
     return session.user
 
 
-def name_arg(value: object) -> str:
+def name_arg(value: ImapValue) -> str:
     return mailbox_name(value)
 
 
@@ -79,7 +79,7 @@ async def _open(session: ImapSession, command: Command, *, readonly: bool) -> Ok
     flags = [Atom(f) for f in (*SYSTEM_FLAGS, *keywords)]
     permanent = [] if readonly else [*flags, Atom("\\*")]
     out = [
-        untagged(Atom("FLAGS"), flags),
+        untagged(Atom("FLAGS"), cast("list[ImapValue]", flags)),  # list is invariant
         untagged_status("OK", "Flags permitted", code=_code("PERMANENTFLAGS", permanent)),
         untagged(len(messages), Atom("EXISTS")),
         untagged(recent, Atom("RECENT")),
@@ -175,7 +175,9 @@ async def _send_list(
     for box in boxes:
         if not pattern.match(box.name):
             continue
-        attributes = [Atom("\\HasChildren" if box.has_children else "\\HasNoChildren")]
+        attributes: list[ImapValue] = [
+            Atom("\\HasChildren" if box.has_children else "\\HasNoChildren")
+        ]
         if not box.selectable:
             attributes.append(Atom("\\Noselect"))
         if box.special_use:
@@ -198,7 +200,7 @@ async def status(session: ImapSession, command: Command) -> Ok:
         raise CommandFailed(f"Unknown STATUS item {unknown[0]}", status="BAD")
     text = name_arg(name)
     info = await in_store(session, user_of(session).status, text)
-    values: list[object] = []
+    values: list[ImapValue] = []
     for item in wanted:
         values += [Atom(item), getattr(info, item.lower())]
     await session.send(untagged(Atom("STATUS"), encode_mailbox_name(text), values))

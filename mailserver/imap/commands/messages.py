@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from mailserver.imap import mime, wire
 from mailserver.imap.commands.mailboxes import in_store, name_arg
 from mailserver.imap.commands.session_commands import arity
-from mailserver.imap.protocol import Atom, Command, Literal, untagged, untagged_status
+from mailserver.imap.protocol import Atom, Command, ImapValue, Literal, untagged, untagged_status
 from mailserver.imap.protocol.grammar import (
     FetchItem,
     format_datetime,
@@ -28,6 +29,8 @@ from mailserver.imap.search import (
 from mailserver.imap.session import CommandFailed, ImapSession, Ok
 from mailserver.imap.updates import flag_atoms
 from mailserver.store.mailstore import MailboxView, MessageInfo, MessageNotFound
+
+_Result = TypeVar("_Result")
 
 
 def view_of(session: ImapSession) -> MailboxView:
@@ -216,9 +219,9 @@ def _with_flags(items: list[FetchItem]) -> list[FetchItem]:
     return [*uid_first, FetchItem(name="FLAGS"), *items[len(uid_first) :]]
 
 
-def _fetch_one(view: MailboxView, info: MessageInfo, items: list[FetchItem]) -> list[object]:
+def _fetch_one(view: MailboxView, info: MessageInfo, items: list[FetchItem]) -> list[ImapValue]:
     parsed: mime.ParsedMessage | None = None
-    out: list[object] = []
+    out: list[ImapValue] = []
     for item in items:
         name = item.name
         if name == "UID":
@@ -236,7 +239,7 @@ def _fetch_one(view: MailboxView, info: MessageInfo, items: list[FetchItem]) -> 
     return out
 
 
-def _content_item(parsed: mime.ParsedMessage, item: FetchItem) -> list[object]:
+def _content_item(parsed: mime.ParsedMessage, item: FetchItem) -> list[ImapValue]:
     name = item.name
     if name == "ENVELOPE":
         return [Atom("ENVELOPE"), wire.envelope(parsed.envelope())]
@@ -247,15 +250,17 @@ def _content_item(parsed: mime.ParsedMessage, item: FetchItem) -> list[object]:
     if name == "RFC822":
         return [Atom("RFC822"), Literal(parsed.raw)]
     if name == "RFC822.HEADER":
-        return [Atom("RFC822.HEADER"), Literal(parsed.section(_HEADER))]
+        return [Atom("RFC822.HEADER"), Literal(parsed.section(_HEADER) or b"")]
     if name == "RFC822.TEXT":
-        return [Atom("RFC822.TEXT"), Literal(parsed.section(_TEXT))]
+        return [Atom("RFC822.TEXT"), Literal(parsed.section(_TEXT) or b"")]
     if name == "BINARY.SIZE":
+        assert item.section is not None  # the grammar gives BINARY items a section
         data = parsed.binary_section(item.section.part)
         if data is None:
             raise _UnknownEncoding
         return [Atom(item.response_name()), len(data)]
     if name == "BINARY":
+        assert item.section is not None
         data = parsed.binary_section(item.section.part)
         if data is None:
             raise _UnknownEncoding
@@ -293,7 +298,7 @@ async def store(session: ImapSession, command: Command) -> Ok:
             if seq is None:
                 continue
             info = view.messages[seq - 1]
-            items: list[object] = [Atom("FLAGS"), flag_atoms(info)]
+            items: list[ImapValue] = [Atom("FLAGS"), flag_atoms(info)]
             if command.uid:
                 items = [Atom("UID"), uid, *items]
             out.append(untagged(seq, Atom("FETCH"), items))
@@ -332,7 +337,12 @@ async def move(session: ImapSession, command: Command) -> Ok:
     return Ok("MOVE completed")
 
 
-async def _copy_or_move(session, operation, targets, target_name):  # type: ignore[no-untyped-def]
+async def _copy_or_move(
+    session: ImapSession,
+    operation: Callable[[list[int], str], _Result],
+    targets: list[tuple[int, MessageInfo]],
+    target_name: str,
+) -> _Result:
     try:
         return await in_store(session, operation, [m.uid for _, m in targets], target_name)
     except CommandFailed as failed:

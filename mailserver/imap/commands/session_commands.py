@@ -7,6 +7,7 @@ import binascii
 from base64 import b64decode, b64encode
 
 from mailserver.imap.protocol import Atom, Command, RawLine, continuation, untagged, untagged_status
+from mailserver.imap.protocol.values import ImapValue
 from mailserver.imap.session import CommandFailed, ImapSession, Ok, State
 from policy.model import Decision, Verdict
 
@@ -23,7 +24,7 @@ def text_arg(value: object, what: str) -> str:
     raise CommandFailed(f"Expected {what}", status="BAD")
 
 
-def arity(command: Command, low: int, high: int | None = None) -> list[object]:
+def arity(command: Command, low: int, high: int | None = None) -> list[ImapValue]:
     high = low if high is None else high
     if not low <= len(command.args) <= high:
         raise CommandFailed(f"Wrong number of arguments to {command.name}", status="BAD")

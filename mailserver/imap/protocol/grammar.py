@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 from mailserver import mutf7
 
@@ -215,7 +215,8 @@ def _section(spec: str, *, binary: bool) -> Section:
         fields = _fields(m["fields"])
     elif m["fields"] is not None:
         raise CommandSyntaxError(f"Invalid section [{spec}]")
-    return Section(part, text, fields)  # type: ignore[arg-type]
+    # _SECTION admits only the SectionText spellings, upper-cased above
+    return Section(part, cast("SectionText | None", text), fields)
 
 
 def _fields(text: str) -> tuple[str, ...]:
@@ -345,14 +346,15 @@ def parse_store_args(args: Sequence[ImapValue]) -> StoreArgs:
     """
     args = list(args)
     unchanged_since = None
-    if args and isinstance(args[0], list):
-        unchanged_since = _store_modifiers(args.pop(0))
+    if args and isinstance(modifiers := args[0], list):
+        unchanged_since = _store_modifiers(modifiers)
+        del args[0]
     if len(args) < 2 or not isinstance(args[0], Atom):
         raise CommandSyntaxError("STORE needs an item and flags")
     m = _STORE_ITEM.fullmatch(args[0])
     if m is None:
         raise CommandSyntaxError(f"Invalid STORE item {args[0]}")
-    mode: StoreMode = m[1]  # type: ignore[assignment]
+    mode = cast(StoreMode, m[1])  # the regex admits only "+", "-" and ""
     rest = args[1:]
     if len(rest) == 1 and isinstance(rest[0], list):
         flags = parse_flag_list(rest[0])

@@ -72,14 +72,16 @@ class RawLine:
     data: bytes
 
 
-class _NeedData:
-    __slots__ = ()
+class _NeedData(Enum):
+    # A one-member enum rather than a bare object, so that `event is NEED_DATA`
+    # narrows `Event` for the type checker.
+    NEED_DATA = auto()
 
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
-NEED_DATA: Final = _NeedData()
+NEED_DATA: Final = _NeedData.NEED_DATA
 """Sentinel: the parser needs more bytes before it can produce the next event."""
 
 Event = Command | ContinuationNeeded | RawLine | _NeedData

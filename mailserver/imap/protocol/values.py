@@ -38,7 +38,7 @@ class Literal(bytes):
     __slots__ = ()
 
 
-class Juxtaposed(list):  # type: ignore[type-arg]
+class Juxtaposed(list["ImapValue"]):
     """Values written back to back, with no spaces and no parentheses of their own.
 
     RFC 3501 §9 writes some repetitions without separators: `"(" 1*address ")"` in
