@@ -26,11 +26,13 @@ peers:
 test: $(BIN)/mailserver peers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(BIN)/mailserver
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(BIN)/mailserver
 	$(BIN)/ruff format .
