@@ -180,7 +180,8 @@ class LdapMapping:
 OVERRIDABLE = frozenset(
     f.name for f in fields(LdapMapping) if f.name not in ("preset", "lock", "directory_lock")
 ) - {"lock_required"}
-_REQUIRED = frozenset({"object_class", "login", "address", "password", "rdn"})
+# Fields that cannot be "" (not stored in this directory).
+REQUIRED = frozenset({"object_class", "login", "address", "password", "rdn"})
 _LISTS = frozenset({"login_also", "entry_classes", "revision"})
 
 _PRESETS: dict[str, LdapMapping] = {
@@ -239,7 +240,7 @@ def check_overrides(overrides: Mapping[str, object]) -> list[str]:
                 errors.append("revision needs at least one attribute")
         elif not isinstance(value, str):
             errors.append(f"{key} must be an attribute name")
-        elif value == "" and key in _REQUIRED:
+        elif value == "" and key in REQUIRED:
             errors.append(f"{key} cannot be empty")
         elif value and not _ATTRIBUTE.match(value):
             errors.append(f"{key}: {value!r} is not an attribute name")

@@ -13,7 +13,8 @@ Passwords may be read only for binding (`by anonymous auth`); the rest is
 readable by anyone, like a typical organisation directory.
 
 `make_slapd(root, tls=make_ca(...).issue(...))` (tests/integration/ldap_certs.py)
-also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`.
+also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`;
+`make_slapd(root, mailserver_schema=False)` is a directory without our schema.
 `make_slapd_conf(root)` configures the older way instead: a slapd.conf that
 includes the .schema files (deploy/ldap/mailserver.schema for ours).
 """
@@ -102,6 +103,7 @@ def _config_ldif(
     extra_schemas: tuple[Path, ...] = (),
     overlays: str = "",
     access: tuple[str, ...] | None = None,
+    mailserver_schema: bool = True,
 ) -> str:
     module_dir = next((d for d in MODULE_DIRS if Path(d, "back_mdb.la").exists()), None)
     extra = "".join(f"olcModuleLoad: {name}\n" for name in modules)  # e.g. "argon2"
@@ -114,7 +116,7 @@ def _config_ldif(
     schemas = "\n".join(
         (SCHEMA_DIR / f"{name}.ldif").read_text().strip() + "\n" for name in SYSTEM_SCHEMAS
     )
-    ours = OUR_SCHEMA.read_text().strip() + "\n"
+    ours = OUR_SCHEMA.read_text().strip() + "\n" if mailserver_schema else ""
     ours += "".join("\n" + path.read_text().strip() + "\n" for path in extra_schemas)
     rules = access if access is not None else DEFAULT_ACCESS
     acl = "".join(f"olcAccess: {{{i}}}{rule}\n" for i, rule in enumerate(rules))
@@ -152,7 +154,7 @@ olcSuffix: {BASE}
 olcRootDN: {ADMIN_DN}
 olcRootPW: {admin_hash}
 olcDbIndex: objectClass eq
-olcDbIndex: mail,mailAlternateAddress eq
+olcDbIndex: {"mail,mailAlternateAddress" if mailserver_schema else "mail"} eq
 olcDbIndex: modifyTimestamp,entryCSN eq
 {acl}{overlays}"""
 
@@ -338,6 +340,7 @@ def make_slapd(
     extra_schemas: tuple[Path, ...] = (),
     access: tuple[str, ...] | None = None,
     tls: ServerFiles | None = None,
+    mailserver_schema: bool = True,
 ) -> Slapd:
     """Build a cn=config and an empty database below `root` (not started).
 
@@ -346,7 +349,9 @@ def make_slapd(
     the database, with lockout after 5 failures); `extra_schemas`: more cn=config schema
     LDIF files; `access`: the database's olcAccess rules instead of DEFAULT_ACCESS.
     `tls`: serve TLS with that certificate (tests/integration/ldap_certs.py): StartTLS
-    on `url` and implicit TLS on `ldaps_url`.
+    on `url` and implicit TLS on `ldaps_url`. `mailserver_schema=False`: a server
+    without deploy/ldap/mailserver.ldif, as an organisation's directory is before
+    its administrator loads it.
     """
     if ppolicy:
         modules = (*modules, "ppolicy")
@@ -362,6 +367,7 @@ def make_slapd(
             extra_schemas=extra_schemas,
             overlays=PPOLICY_OVERLAY if ppolicy else "",
             access=access,
+            mailserver_schema=mailserver_schema,
         )
     )
     result = subprocess.run(
