@@ -25,7 +25,7 @@ from mailserver import config, logtail
 from mailserver.app import open_directory, open_log, password_hasher, utc_now
 from mailserver.backup import commands as backup_commands
 from mailserver.control import notify_account_changed, notify_queue_changed
-from mailserver.directory import Directory, DirectoryError
+from mailserver.directory import Directory, DirectoryError, ldap_schema
 from mailserver.directory import ldif as ldif_io
 from mailserver.lifecycle import commands as lifecycle_commands
 from mailserver.queue import admin as queue_admin
@@ -108,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
         "lifecycle", help="leavers and unit mailboxes (memo 4): sweep, HR feed"
     ).add_subparsers(metavar="ACTION", required=True)
     lifecycle_commands.add_parsers(lifecycle, default_actor=_default_actor())
+
+    schema = commands.add_parser(
+        "ldap-schema", help="print our LDAP schema (deploy/ldap/mailserver.ldif, .schema)"
+    )
+    schema.add_argument(
+        "form",
+        choices=ldap_schema.FORMS,
+        help="schema: a file for slapd.conf to include; ldif: the cn=config entry for ldapadd",
+    )
+    schema.add_argument(
+        "--oid-arc",
+        default=ldap_schema.PLACEHOLDER_ARC,
+        help="define it under your IANA Private Enterprise Number, e.g. 1.3.6.1.4.1.12345"
+        " (default: a placeholder)",
+    )
+    schema.set_defaults(run=cmd_ldap_schema)
     return parser
 
 
@@ -228,6 +244,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if errors:
         return EXIT_ERROR
     print(f"{path}: ok")
+    return 0
+
+
+def cmd_ldap_schema(args: argparse.Namespace) -> int:
+    try:
+        sys.stdout.write(ldap_schema.render(args.form, args.oid_arc))
+    except ValueError as exc:
+        raise CliError(f"ldap-schema: {exc}") from None
     return 0
 
 

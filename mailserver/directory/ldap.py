@@ -5,8 +5,10 @@ directory-wide lock goes with a suspension is the preset's business
 (`LdapMapping` and the pure functions of ldap_presets.py); this module does
 the I/O. Admin writes (add_account, set_password_hash, set_status, update)
 follow SqliteDirectory's rules and run on the service connection; a write the
-directory refuses raises DirectoryError with one line (entry and answer), one
-the server cannot do just now (busy, unavailable) DirectoryUnavailable.
+directory refuses raises DirectoryError with one line (entry and answer; for a
+class or attribute the server's schema lacks, also which one and what to load or
+configure: ldap_schema_advice.py), one the server cannot do just now (busy,
+unavailable) DirectoryUnavailable.
 
 Authentication searches the user's entry with a filter whose value is escaped
 (RFC 4515), then binds as that DN with the password, so the directory's own
@@ -66,6 +68,7 @@ from mailserver.directory.ldap_presets import (
     read_services,
     service_values,
 )
+from mailserver.directory.ldap_schema_advice import schema_advice
 from mailserver.directory.values import (
     check_role_links,
     clean_update,
@@ -339,7 +342,7 @@ class LdapDirectory:
             code = conn.result.get("result")
             if code == _ENTRY_EXISTS:
                 raise AccountExists(f"an entry {dn} already exists")
-            self._check(conn, f"add {dn}")
+            self._check(conn, f"add {dn}", sent=attributes)
             found = self._entry_at(conn, dn)
             if found is None:
                 raise DirectoryError(f"the new entry {dn} is not an account ({m.object_class})")
@@ -537,7 +540,9 @@ class LdapDirectory:
         ours = [a for a in merged if a.lower() in STATE_ATTRIBUTES]
         classes = {c.lower() for c in entry.all("objectClass")}
         add_class: dict[str, list[tuple[str, list[str]]]] = {}
+        classes_added: dict[str, list[str]] = {}
         if ours and m.state_class and m.state_class.lower() not in classes:
+            classes_added = {"objectClass": [m.state_class]}
             add_class = {"objectClass": [(ldap3.MODIFY_ADD, [m.state_class])]}
             if m.status and not merged.value(m.status):
                 # The class requires a status. "active" leaves the preset's own marks
@@ -564,20 +569,26 @@ class LdapDirectory:
                     ", ".join(lock),
                 )
                 continue
-            self._check(conn, f"change {entry.dn}")
+            self._check(conn, f"change {entry.dn}", sent={**attempt, **classes_added})
             return
 
-    def _check(self, conn: ldap3.Connection, what: str) -> None:
-        """DirectoryError (one line) unless the last operation succeeded; Unavailable
-        when the server could not do it just now (busy, unavailable)."""
+    def _check(self, conn: ldap3.Connection, what: str, *, sent: dict[str, list[str]]) -> None:
+        """DirectoryError (one line) unless the last operation, which wrote `sent`,
+        succeeded; Unavailable when the server could not do it just now (busy,
+        unavailable). A refusal for a class or attribute the server's schema lacks
+        says which, and what to load or configure (ldap_schema_advice.py)."""
         result = conn.result or {}
         code = result.get("result")
         if code == _SUCCESS:
             return
-        answer = " ".join(f"{result.get('description', '')} {result.get('message', '')}".split())
+        message = str(result.get("message") or "")
+        answer = " ".join(f"{result.get('description', '')} {message}".split())
         if code in _TRANSIENT:
             raise Unavailable(f"{what}: {answer}")
-        raise DirectoryError(f"the directory refused to {what}: {answer}")
+        advice = schema_advice(self.mapping, code, message, sent)
+        raise DirectoryError(
+            f"the directory refused to {what}: {answer}" + (f". {advice}" if advice else "")
+        )
 
     # --- worker-thread helpers ----------------------------------------------
 

@@ -5,7 +5,7 @@ No I/O here: `LdapDirectory` (ldap.py) reads entries as ``{attribute lower-case:
 
 Presets (setting `directory.ldap_preset`), each an `LdapMapping`:
 
-- ``mailserver`` (default): our schema (deploy/ldap/mailserver.ldif), entries of
+- ``mailserver`` (default): our schema (ldap_schema.py, deploy/ldap/mailserver.ldif), entries of
   class mailAccount, login = mail, aliases in mailAlternateAddress.
 - ``openldap-ppolicy``: inetOrgPerson entries under the ppolicy overlay; a present
   pwdAccountLockedTime means locked.
@@ -45,6 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 
+from mailserver.directory.ldap_schema import ATTRIBUTE_NAMES
 from mailserver.passwords import PasswordHasher
 from policy.model import AccountStatus
 
@@ -75,26 +76,9 @@ IREDMAIL_NEW_SERVICES = (
     "pop3secured",
 )
 
-# The attributes of our auxiliary class mailAccount (deploy/ldap/mailserver.ldif),
-# lower-case: writing one to an entry without the class adds the class first.
-STATE_ATTRIBUTES = frozenset(
-    name.lower()
-    for name in (
-        "mailAccountStatus",
-        "mailAccountKind",
-        "mailSeparationDate",
-        "mailStatusReason",
-        "mailStatusActor",
-        "mailStatusTime",
-        "mailResponsible",
-        "mailDelegate",
-        "mailUnit",
-        "mailUnitSince",
-        "mailSendAs",
-        "mailAlternateAddress",
-        "mailEnabledService",
-    )
-)
+# The attributes of our auxiliary class mailAccount (ldap_schema.py), lower-case:
+# writing one to an entry without the class adds the class first.
+STATE_ATTRIBUTES = ATTRIBUTE_NAMES
 
 # Statuses that refuse logins; the directory-wide lock goes with them.
 REFUSING = frozenset({AccountStatus.SUSPENDED, AccountStatus.LOCKED, AccountStatus.CLOSED})
@@ -196,7 +180,8 @@ class LdapMapping:
 OVERRIDABLE = frozenset(
     f.name for f in fields(LdapMapping) if f.name not in ("preset", "lock", "directory_lock")
 ) - {"lock_required"}
-_REQUIRED = frozenset({"object_class", "login", "address", "password", "rdn"})
+# Fields that cannot be "" (not stored in this directory).
+REQUIRED = frozenset({"object_class", "login", "address", "password", "rdn"})
 _LISTS = frozenset({"login_also", "entry_classes", "revision"})
 
 _PRESETS: dict[str, LdapMapping] = {
@@ -255,7 +240,7 @@ def check_overrides(overrides: Mapping[str, object]) -> list[str]:
                 errors.append("revision needs at least one attribute")
         elif not isinstance(value, str):
             errors.append(f"{key} must be an attribute name")
-        elif value == "" and key in _REQUIRED:
+        elif value == "" and key in REQUIRED:
             errors.append(f"{key} cannot be empty")
         elif value and not _ATTRIBUTE.match(value):
             errors.append(f"{key}: {value!r} is not an attribute name")

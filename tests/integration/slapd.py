@@ -13,11 +13,15 @@ Passwords may be read only for binding (`by anonymous auth`); the rest is
 readable by anyone, like a typical organisation directory.
 
 `make_slapd(root, tls=make_ca(...).issue(...))` (tests/integration/ldap_certs.py)
-also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`.
+also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`;
+`make_slapd(root, mailserver_schema=False)` is a directory without our schema.
+`make_slapd_conf(root)` configures the older way instead: a slapd.conf that
+includes the .schema files (deploy/ldap/mailserver.schema for ours).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -37,7 +41,9 @@ ADMIN_DN = f"cn=admin,{BASE}"
 ADMIN_PASSWORD = "slapd-admin-secret"
 SCHEMA_DIR = Path("/etc/ldap/schema")
 SYSTEM_SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
-OUR_SCHEMA = Path(__file__).resolve().parents[2] / "deploy" / "ldap" / "mailserver.ldif"
+DEPLOY_LDAP = Path(__file__).resolve().parents[2] / "deploy" / "ldap"
+OUR_SCHEMA = DEPLOY_LDAP / "mailserver.ldif"
+OUR_SCHEMA_CONF = DEPLOY_LDAP / "mailserver.schema"  # the same schema, slapd.conf form
 MODULE_DIRS = ("/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap")
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 START_TIMEOUT = 10.0
@@ -97,6 +103,7 @@ def _config_ldif(
     extra_schemas: tuple[Path, ...] = (),
     overlays: str = "",
     access: tuple[str, ...] | None = None,
+    mailserver_schema: bool = True,
 ) -> str:
     module_dir = next((d for d in MODULE_DIRS if Path(d, "back_mdb.la").exists()), None)
     extra = "".join(f"olcModuleLoad: {name}\n" for name in modules)  # e.g. "argon2"
@@ -109,7 +116,7 @@ def _config_ldif(
     schemas = "\n".join(
         (SCHEMA_DIR / f"{name}.ldif").read_text().strip() + "\n" for name in SYSTEM_SCHEMAS
     )
-    ours = OUR_SCHEMA.read_text().strip() + "\n"
+    ours = OUR_SCHEMA.read_text().strip() + "\n" if mailserver_schema else ""
     ours += "".join("\n" + path.read_text().strip() + "\n" for path in extra_schemas)
     rules = access if access is not None else DEFAULT_ACCESS
     acl = "".join(f"olcAccess: {{{i}}}{rule}\n" for i, rule in enumerate(rules))
@@ -147,7 +154,7 @@ olcSuffix: {BASE}
 olcRootDN: {ADMIN_DN}
 olcRootPW: {admin_hash}
 olcDbIndex: objectClass eq
-olcDbIndex: mail,mailAlternateAddress eq
+olcDbIndex: {"mail,mailAlternateAddress" if mailserver_schema else "mail"} eq
 olcDbIndex: modifyTimestamp,entryCSN eq
 {acl}{overlays}"""
 
@@ -162,6 +169,7 @@ class Slapd:
     admin_dn: str = ADMIN_DN
     admin_password: str = ADMIN_PASSWORD
     tls_port: int | None = None  # the ldaps:// listener of make_slapd(tls=...)
+    config_file: Path | None = None  # a slapd.conf (make_slapd_conf) instead of slapd.d
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -191,8 +199,7 @@ class Slapd:
                     "0",
                     "-h",
                     self._listen(),
-                    "-F",
-                    str(self.root / "slapd.d"),
+                    *self.config_options(),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -213,6 +220,12 @@ class Slapd:
             time.sleep(0.05)
         self.stop()
         pytest.fail(f"slapd did not answer within {START_TIMEOUT}s: {self._log_tail()}")
+
+    def config_options(self) -> list[str]:
+        """slapd's and slapadd's options naming the configuration."""
+        if self.config_file is not None:
+            return ["-f", str(self.config_file)]
+        return ["-F", str(self.root / "slapd.d")]
 
     def stop(self) -> None:
         """Stop slapd (SIGTERM, then SIGKILL) and wait until the port is closed."""
@@ -279,6 +292,39 @@ class Slapd:
         if result.returncode != 0:
             pytest.fail(f"{name} failed ({result.returncode}): {result.stderr.decode()}")
 
+    def read_attribute(self, dn: str, attribute: str) -> list[str]:
+        """The values of `attribute` of the entry `dn`, read as the root DN with ldapsearch."""
+        result = subprocess.run(
+            [
+                require_tool("ldapsearch"),
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                self.url,
+                *self._admin(),
+                "-s",
+                "base",
+                "-b",
+                dn,
+                attribute,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"ldapsearch of {dn} failed ({result.returncode}): {result.stderr}")
+        values = []
+        for line in result.stdout.splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == attribute.lower():
+                encoded = value.startswith(":")  # "attr:: base64" for non-printable values
+                value = value[1:] if encoded else value
+                values.append(base64.b64decode(value).decode() if encoded else value.strip())
+        return values
+
     def _log_tail(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-2000:]
@@ -294,6 +340,7 @@ def make_slapd(
     extra_schemas: tuple[Path, ...] = (),
     access: tuple[str, ...] | None = None,
     tls: ServerFiles | None = None,
+    mailserver_schema: bool = True,
 ) -> Slapd:
     """Build a cn=config and an empty database below `root` (not started).
 
@@ -302,27 +349,25 @@ def make_slapd(
     the database, with lockout after 5 failures); `extra_schemas`: more cn=config schema
     LDIF files; `access`: the database's olcAccess rules instead of DEFAULT_ACCESS.
     `tls`: serve TLS with that certificate (tests/integration/ldap_certs.py): StartTLS
-    on `url` and implicit TLS on `ldaps_url`.
+    on `url` and implicit TLS on `ldaps_url`. `mailserver_schema=False`: a server
+    without deploy/ldap/mailserver.ldif, as an organisation's directory is before
+    its administrator loads it.
     """
     if ppolicy:
         modules = (*modules, "ppolicy")
     slapadd = _tool("slapadd")
-    _tool("slapd")
-    slappasswd = _tool("slappasswd")
     (root / "slapd.d").mkdir(parents=True)
     (root / "db").mkdir()
-    admin_hash = subprocess.run(
-        [slappasswd, "-s", ADMIN_PASSWORD], capture_output=True, check=True, text=True
-    ).stdout.strip()
     config = root / "config.ldif"
     config.write_text(
         _config_ldif(
             root,
-            admin_hash,
+            _admin_hash(),
             modules,
             extra_schemas=extra_schemas,
             overlays=PPOLICY_OVERLAY if ppolicy else "",
             access=access,
+            mailserver_schema=mailserver_schema,
         )
     )
     result = subprocess.run(
@@ -334,16 +379,51 @@ def make_slapd(
         pytest.fail(f"slapadd of the cn=config failed: {result.stderr}")
     if tls is not None:
         _configure_tls(root, tls)
-    base = root / "base.ldif"
-    base.write_text(BASE_ENTRY + (POLICY_ENTRIES if ppolicy else ""))
+    server = Slapd(root=root, port=free_port(), tls_port=free_port() if tls else None)
+    _add_base(server, BASE_ENTRY + (POLICY_ENTRIES if ppolicy else ""))
+    return server
+
+
+def make_slapd_conf(root: Path) -> Slapd:
+    """Like make_slapd(root), configured the older way: a slapd.conf (`slapd -f`) that
+    includes the system schemas and deploy/ldap/mailserver.schema (not started)."""
+    (root / "db").mkdir(parents=True)
+    module_dir = next((d for d in MODULE_DIRS if Path(d, "back_mdb.la").exists()), None)
+    includes = [SCHEMA_DIR / f"{name}.schema" for name in SYSTEM_SCHEMAS] + [OUR_SCHEMA_CONF]
+    config = root / "slapd.conf"
+    config.write_text(
+        "".join(f"include {path}\n" for path in includes)
+        + f"pidfile {root}/slapd.pid\nloglevel none\nsizelimit 500\n"
+        + (f"modulepath {module_dir}\nmoduleload back_mdb\n" if module_dir else "")
+        + f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN_DN}"\n'
+        + f"rootpw {_admin_hash()}\ndirectory {root}/db\n"
+        + "index objectClass eq\nindex mail,mailAlternateAddress eq\n"
+        + "".join(f"access {rule}\n" for rule in DEFAULT_ACCESS)
+    )
+    server = Slapd(root=root, port=free_port(), config_file=config)
+    _add_base(server, BASE_ENTRY)
+    return server
+
+
+def _admin_hash() -> str:
+    """The root DN's password as slappasswd hashes it."""
+    return subprocess.run(
+        [_tool("slappasswd"), "-s", ADMIN_PASSWORD], capture_output=True, check=True, text=True
+    ).stdout.strip()
+
+
+def _add_base(server: Slapd, ldif: str) -> None:
+    """Load the base entries into the (stopped) server's database with slapadd."""
+    _tool("slapd")
+    base = server.root / "base.ldif"
+    base.write_text(ldif)
     result = subprocess.run(
-        [slapadd, "-F", str(root / "slapd.d"), "-b", BASE, "-l", str(base)],
+        [_tool("slapadd"), *server.config_options(), "-b", BASE, "-l", str(base)],
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
         pytest.fail(f"slapadd of the base entry failed: {result.stderr}")
-    return Slapd(root=root, port=free_port(), tls_port=free_port() if tls else None)
 
 
 def _configure_tls(root: Path, tls: ServerFiles) -> None:

@@ -5,7 +5,6 @@ deploy/ldap/service-acl.ldif."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import subprocess
@@ -36,42 +35,6 @@ SERVICE_DN = f"cn=mailserver,ou=services,{BASE}"
 SERVICE_PASSWORD = "service-account-secret"
 NOW = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 HASHER = PasswordHasher(memory_kib=1024, time_cost=1)
-
-
-def read_attribute(server: Slapd, dn: str, attribute: str) -> list[str]:
-    """Values of `attribute` of `dn`, read as the root DN with ldapsearch."""
-    result = subprocess.run(
-        [
-            require_tool("ldapsearch"),
-            "-x",
-            "-LLL",
-            "-o",
-            "ldif-wrap=no",
-            "-H",
-            server.url,
-            "-D",
-            server.admin_dn,
-            "-w",
-            server.admin_password,
-            "-s",
-            "base",
-            "-b",
-            dn,
-            attribute,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    assert result.returncode == 0, result.stderr
-    values = []
-    for line in result.stdout.splitlines():
-        name, _, value = line.partition(":")
-        if name.lower() == attribute.lower():
-            encoded = value.startswith(":")  # "attr:: base64" for non-printable values
-            value = value[1:] if encoded else value
-            values.append(base64.b64decode(value).decode() if encoded else value.strip())
-    return values
 
 
 def service_acl() -> tuple[str, ...]:
@@ -166,7 +129,7 @@ async def test_add_account_creates_an_entry_that_binds_with_its_argon2_password(
         "Alice Wong",
     )
     dn = f"uid=alice,{PEOPLE}"
-    stored = read_attribute(ppolicy_slapd, dn, "userPassword")
+    stored = ppolicy_slapd.read_attribute(dn, "userPassword")
     assert len(stored) == 1 and stored[0].startswith("{ARGON2}$argon2id$")
     assert ppolicy_slapd.can_bind(dn, "alice-password-1")  # slapd's argon2 module verifies it
     assert not ppolicy_slapd.can_bind(dn, "wrong-password")
@@ -204,7 +167,7 @@ async def test_add_role_mailbox_names_its_responsible_by_dn(
         now=NOW,
     )
     assert role.kind is AccountKind.ROLE and role.responsible == "malee.s@bangkok.go.th"
-    assert read_attribute(ppolicy_slapd, f"uid=finance,{PEOPLE}", "mailResponsible") == [
+    assert ppolicy_slapd.read_attribute(f"uid=finance,{PEOPLE}", "mailResponsible") == [
         f"uid=malee.s,{PEOPLE}"
     ]
     with pytest.raises(AccountNotFound):
@@ -284,12 +247,12 @@ async def test_update_has_the_sqlite_semantics(ppolicy_slapd: Slapd, ldap: LdapD
     assert (changed.smtp_enabled, changed.imap_enabled) == (False, True)
     assert changed.display_name == "Traffic Desk"
     dn = f"uid=traffic,{PEOPLE}"
-    assert read_attribute(ppolicy_slapd, dn, "mailDelegate") == [f"uid=somchai.k,{PEOPLE}"]
-    assert read_attribute(ppolicy_slapd, dn, "mailEnabledService") == ["imap"]
+    assert ppolicy_slapd.read_attribute(dn, "mailDelegate") == [f"uid=somchai.k,{PEOPLE}"]
+    assert ppolicy_slapd.read_attribute(dn, "mailEnabledService") == ["imap"]
     assert (await ldap.find_by_address("traffic.office@bangkok.go.th")) is None
     off = await ldap.update(role, now=NOW, smtp_enabled=False, imap_enabled=False)
     assert not off.smtp_enabled and not off.imap_enabled
-    assert read_attribute(ppolicy_slapd, dn, "mailEnabledService") == ["none"]
+    assert ppolicy_slapd.read_attribute(dn, "mailEnabledService") == ["none"]
 
     with pytest.raises(DirectoryError, match="cannot update"):
         await ldap.update(role, now=NOW, status="active")
@@ -321,7 +284,7 @@ async def test_lock_sets_pwdaccountlockedtime_so_every_system_refuses_the_bind(
     for status in (AccountStatus.LOCKED, AccountStatus.SUSPENDED):
         changed = await ldap.set_status(login, status, reason="phishing", actor="soc", now=NOW)
         assert changed.status is status  # our own status wins over the lock's meaning
-        assert read_attribute(ppolicy_slapd, dn, "pwdAccountLockedTime") == ["000001010000Z"]
+        assert ppolicy_slapd.read_attribute(dn, "pwdAccountLockedTime") == ["000001010000Z"]
         assert not ppolicy_slapd.can_bind(dn, password)  # Wi-Fi, portal, ...: refused too
         # Our login tells the user why, not "wrong password", and it is never cached.
         refused = await ldap.authenticate(login, password)
@@ -331,7 +294,7 @@ async def test_lock_sets_pwdaccountlockedtime_so_every_system_refuses_the_bind(
 
         active = await ldap.set_status(login, AccountStatus.ACTIVE, actor="soc", now=NOW)
         assert active.status is AccountStatus.ACTIVE
-        assert read_attribute(ppolicy_slapd, dn, "pwdAccountLockedTime") == []
+        assert ppolicy_slapd.read_attribute(dn, "pwdAccountLockedTime") == []
         assert ppolicy_slapd.can_bind(dn, password)
         assert (await ldap.authenticate(login, password)) is not None
 
@@ -372,7 +335,7 @@ async def test_directory_lock_off_writes_only_our_status(ppolicy_slapd: Slapd) -
     try:
         await ldap.set_status("somchai.k@bangkok.go.th", AccountStatus.LOCKED, now=NOW)
         dn = f"uid=somchai.k,{PEOPLE}"
-        assert read_attribute(ppolicy_slapd, dn, "pwdAccountLockedTime") == []
+        assert ppolicy_slapd.read_attribute(dn, "pwdAccountLockedTime") == []
         assert ppolicy_slapd.can_bind(dn, "sample-password-1")
     finally:
         await ldap.close()
