@@ -19,6 +19,14 @@ from policy.model import Decision, Verdict
 ENGLISH = "en"
 THAI = "th"
 
+# Memo 4.1: the two days that end a departed user's window, worded once per language for
+# every text that names them (refusals here, the sweep's warning mail): the last day the
+# account can be used, and the first day of its suspension (`rules.departure_window`).
+DEPARTURE_DATES = {
+    ENGLISH: "last day of access {last_day}, suspended from {access_ends}",
+    THAI: "ใช้งานได้ถึงวันที่ {last_day} (วันสุดท้าย) ระงับการใช้งานตั้งแต่วันที่ {access_ends}",
+}
+
 # Keys are reason codes; "<reason>.deny" overrides the text when the verdict is not ALLOW.
 TEMPLATES: dict[str, dict[str, str]] = {
     ENGLISH: {
@@ -28,12 +36,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         ),
         rules.REASON_DEPARTED_GRACE: (
             "You are no longer BMA staff (since {separation_date}): you can still read and "
-            "back up your mail until {last_day}; access ends on {access_ends}."
+            "back up your mail; " + DEPARTURE_DATES[ENGLISH] + "."
         ),
         rules.REASON_DEPARTED_GRACE + ".deny": (
             "You are no longer BMA staff (since {separation_date}), so this account can no "
-            "longer send mail; you can still read and back up your mail until {last_day}, "
-            "and access ends on {access_ends}."
+            "longer send mail; you can still read and back up your mail; "
+            + DEPARTURE_DATES[ENGLISH]
+            + "."
         ),
         rules.REASON_DEPARTED_EXPIRED: (
             "Your account has been suspended because you are no longer BMA staff{separation_part}."
@@ -85,13 +94,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_PENDING: "บัญชีของท่านยังไม่ได้รับการอนุมัติ จึงยังไม่สามารถใช้งานอีเมลได้",
         rules.REASON_DEPARTED_GRACE: (
             "ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว (ตั้งแต่วันที่ {separation_date}) "
-            "ท่านยังสามารถอ่านและสำรองอีเมลได้ถึงวันที่ {last_day} "
-            "และจะไม่สามารถเข้าใช้งานได้ตั้งแต่วันที่ {access_ends}"
+            "ท่านยังสามารถอ่านและสำรองอีเมลได้ " + DEPARTURE_DATES[THAI]
         ),
         rules.REASON_DEPARTED_GRACE + ".deny": (
             "ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว (ตั้งแต่วันที่ {separation_date}) "
-            "บัญชีนี้จึงไม่สามารถส่งอีเมลได้ ท่านยังสามารถอ่านและสำรองอีเมลได้ถึงวันที่ {last_day} "
-            "และจะไม่สามารถเข้าใช้งานได้ตั้งแต่วันที่ {access_ends}"
+            "บัญชีนี้จึงไม่สามารถส่งอีเมลได้ ท่านยังสามารถอ่านและสำรองอีเมลได้ " + DEPARTURE_DATES[THAI]
         ),
         rules.REASON_DEPARTED_EXPIRED: (
             "บัญชีของท่านถูกระงับการใช้งาน เนื่องจากท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว{separation_part}"

@@ -139,8 +139,16 @@ def _inbound(
 
 
 def departure_window(separation: date, settings: PolicySettings) -> date:
-    """The first day a departed account is refused: separation + N calendar months."""
+    """The first day a departed account is refused (the first day of its suspension):
+    separation + N calendar months."""
     return add_months(separation, settings.departed_grace_months)
+
+
+def last_day_of_access(access_ends: date) -> date:
+    """The last day a departed account may still log in: the day before `access_ends`,
+    the first day `departure_window` refuses it. Every text that names the end of the
+    window names both days, so no reader wonders whether "ends on" is inclusive."""
+    return access_ends - timedelta(days=1)
 
 
 # --- memo 1 / 3.1: approval ------------------------------------------------------------
@@ -186,7 +194,7 @@ def rule_departed(
         ends = departure_window(separation, settings)
         params["separation_date"] = separation.isoformat()
         params["access_ends"] = ends.isoformat()
-        params["last_day"] = (ends - timedelta(days=1)).isoformat()
+        params["last_day"] = last_day_of_access(ends).isoformat()
     if ends is None or today >= ends:
         if request.action is Action.RECEIVE:
             return _inbound(
