@@ -84,6 +84,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_TOO_MANY_RECIPIENTS: (
             "A message may have at most {limit} recipients; send it in several parts."
         ),
+        rules.REASON_RELAY: "Mail to {address} is delivered to the other organisation.",
+        rules.REASON_RELAY_DENIED: (
+            "This server accepts mail only for its own domains, not for {address}."
+        ),
+        rules.REASON_SENDER_SYNTAX: "The sender address {address} needs a domain.",
+        rules.REASON_HELO_INVALID: (
+            "The name your server gave ({helo}) is neither a domain name nor an address literal."
+        ),
+        rules.REASON_HELO_NOT_FQDN: (
+            "The name your server gave ({helo}) is not a fully-qualified domain name."
+        ),
+        rules.REASON_HELO_OWN_NAME: "The name your server gave ({helo}) is this server's own name.",
         "_reason_part": " (reason: {reason})",
         "_separation_part": " (since {separation_date})",
         "_contact": " For help, contact {contact}.",
@@ -132,6 +144,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "ระบบนี้ยังไม่ส่งอีเมลไปยังโดเมนอื่น ({address}) กรุณาลองใหม่อีกครั้งภายหลัง"
         ),
         rules.REASON_TOO_MANY_RECIPIENTS: ("อีเมลหนึ่งฉบับมีผู้รับได้ไม่เกิน {limit} ราย กรุณาแบ่งส่งเป็นหลายฉบับ"),
+        rules.REASON_RELAY: "อีเมลถึง {address} จะถูกส่งต่อไปยังหน่วยงานปลายทาง",
+        rules.REASON_RELAY_DENIED: "เซิร์ฟเวอร์นี้รับอีเมลเฉพาะโดเมนของตนเอง ไม่รับอีเมลถึง {address}",
+        rules.REASON_SENDER_SYNTAX: "ที่อยู่ผู้ส่ง {address} ต้องมีโดเมน",
+        rules.REASON_HELO_INVALID: (
+            "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) ไม่ใช่ชื่อโดเมนหรือที่อยู่ IP ในวงเล็บที่ถูกต้อง"
+        ),
+        rules.REASON_HELO_NOT_FQDN: "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) ไม่ใช่ชื่อโดเมนแบบเต็ม",
+        rules.REASON_HELO_OWN_NAME: "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) เป็นชื่อของเซิร์ฟเวอร์นี้เอง",
         "_reason_part": " (เหตุผล: {reason})",
         "_separation_part": " (ตั้งแต่วันที่ {separation_date})",
         "_contact": " หากต้องการความช่วยเหลือ กรุณาติดต่อ {contact}",
@@ -142,6 +162,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
 DEFAULT_CONTACT = {
     ENGLISH: "the Database Section mail administrators",
     THAI: "ผู้ดูแลระบบ ฝ่ายฐานข้อมูล",
+}
+
+# Texts for SMTP peers that are about the peer's own request (nothing about our users),
+# by reason code; ASCII. The wording of the HELO ones is Postfix's.
+PEER_TEXTS = {
+    rules.REASON_HELO_INVALID: "Helo command rejected: Invalid name",
+    rules.REASON_HELO_NOT_FQDN: "Helo command rejected: need fully-qualified hostname",
+    rules.REASON_HELO_OWN_NAME: "Helo command rejected: that is this server's own name",
+    rules.REASON_RELAY_DENIED: (
+        "Relaying denied: this server accepts mail only for its own domains"
+    ),
+    rules.REASON_RECIPIENT_SYNTAX: "Bad recipient address",
+    rules.REASON_SENDER_SYNTAX: "The sender address needs a domain",
+    rules.REASON_TOO_MANY_RECIPIENTS: "Too many recipients (at most {limit} per message)",
 }
 
 # Generic texts for SMTP peers, by enhanced status code (RFC 3463).
@@ -234,4 +268,7 @@ def render(decision: Decision, languages: tuple[str, ...], contact: Mapping[str,
 
 def reply_text(decision: Decision) -> str:
     """A short generic ASCII text for an SMTP reply to a peer that is not the user."""
+    if decision.reason in PEER_TEXTS:
+        params = {k: _clean(v, ascii_only=True) for k, v in decision.params.items()}
+        return _format(PEER_TEXTS[decision.reason], params)
     return REPLY_TEXTS.get(decision.enhanced_code, "OK" if decision.allowed else "Refused")

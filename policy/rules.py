@@ -46,6 +46,8 @@ RULE_AUTH = "auth"
 RULE_FAIL_CLOSED = "fail-closed"
 RULE_MAIL_HOST = "mail-host"  # the mailbox lives on the server the directory names
 RULE_RECIPIENT = "recipient"  # checks on RCPT TO made by the SMTP side (address, limits)
+RULE_SENDER_SYNTAX = "sender-syntax"  # MAIL FROM at the MX: a bounce needs a domain to go to
+RULE_HELO = "helo"  # the HELO/EHLO name a peer server gives the MX (policy/helo.py)
 
 # --- reason codes -----------------------------------------------------------------------
 REASON_OK = "ok"
@@ -69,6 +71,12 @@ REASON_UNKNOWN_RECIPIENT = "unknown_recipient"
 REASON_RECIPIENT_SYNTAX = "recipient_syntax"
 REASON_REMOTE_NOT_ENABLED = "remote_not_enabled"
 REASON_TOO_MANY_RECIPIENTS = "too_many_recipients"
+REASON_RELAY = "relay"  # a remote recipient of an authenticated user: the queue relays it
+REASON_RELAY_DENIED = "relay_denied"  # the MX is not a relay (RFC 5321 §3.6)
+REASON_SENDER_SYNTAX = "sender_syntax"
+REASON_HELO_INVALID = "helo_invalid"  # neither a domain name nor an address literal
+REASON_HELO_NOT_FQDN = "helo_not_fqdn"  # one label ("foo", "localhost")
+REASON_HELO_OWN_NAME = "helo_own_name"  # claims to be this server or one of its domains
 
 # --- reply codes (SMTP code, RFC 3463 / RFC 5248 enhanced code) --------------------------
 ALLOW_CODES: dict[Action, tuple[int, str]] = {
@@ -87,6 +95,14 @@ MAILBOX_DISABLED = (550, "5.2.1")
 BAD_CREDENTIALS = (535, "5.7.8")
 LOGIN_TEMPFAIL = (454, "4.7.0")
 MAIL_TEMPFAIL = (451, "4.3.0")
+RELAY_DENIED = (550, "5.7.1")
+RECIPIENT_SYNTAX = (553, "5.1.3")  # RFC 5321 §4.2.2: 553 "mailbox syntax incorrect"
+TOO_MANY_RECIPIENTS = (452, "4.5.3")  # RFC 5321 §4.5.3.1.10: the client sends the rest later
+SENDER_SYNTAX = (553, "5.1.7")
+# Postfix's reject_invalid_helo_hostname and reject_non_fqdn_helo_hostname.
+HELO_INVALID = (501, "5.5.2")
+HELO_NOT_FQDN = (504, "5.5.2")
+HELO_OWN_NAME = (550, "5.7.1")
 
 
 # --- helpers ----------------------------------------------------------------------------
