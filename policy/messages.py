@@ -84,6 +84,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_TOO_MANY_RECIPIENTS: (
             "A message may have at most {limit} recipients; send it in several parts."
         ),
+        rules.REASON_DEPARTED_READ_ONLY: (
+            "You are no longer BMA staff: this account can only read and back up mail now,"
+            " not store new messages."
+        ),
         rules.REASON_RELAY: "Mail to {address} is delivered to the other organisation.",
         rules.REASON_RELAY_DENIED: (
             "This server accepts mail only for its own domains, not for {address}."
@@ -144,6 +148,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "ระบบนี้ยังไม่ส่งอีเมลไปยังโดเมนอื่น ({address}) กรุณาลองใหม่อีกครั้งภายหลัง"
         ),
         rules.REASON_TOO_MANY_RECIPIENTS: ("อีเมลหนึ่งฉบับมีผู้รับได้ไม่เกิน {limit} ราย กรุณาแบ่งส่งเป็นหลายฉบับ"),
+        rules.REASON_DEPARTED_READ_ONLY: (
+            "ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว บัญชีนี้จึงอ่านและสำรองอีเมลได้เท่านั้น"
+            " ไม่สามารถจัดเก็บจดหมายใหม่ได้"
+        ),
         rules.REASON_RELAY: "อีเมลถึง {address} จะถูกส่งต่อไปยังหน่วยงานปลายทาง",
         rules.REASON_RELAY_DENIED: "เซิร์ฟเวอร์นี้รับอีเมลเฉพาะโดเมนของตนเอง ไม่รับอีเมลถึง {address}",
         rules.REASON_SENDER_SYNTAX: "ที่อยู่ผู้ส่ง {address} ต้องมีโดเมน",
@@ -264,6 +272,18 @@ def render(decision: Decision, languages: tuple[str, ...], contact: Mapping[str,
     pure ASCII. Dates appear in ISO form (YYYY-MM-DD).
     """
     return [render_line(decision, language, contact) for language in languages]
+
+
+def render_one_line(
+    decision: Decision, languages: tuple[str, ...], contact: Mapping[str, str]
+) -> str:
+    """Every language's line of `render` on one line, joined by " / ", in the order given
+    (English when none is configured).
+
+    For texts that cannot hold CRLF and are all some clients show: IMAP's tagged NO and
+    BYE (RFC 3501 resp-text; webmail such as Roundcube shows only the tagged text).
+    """
+    return " / ".join(render(decision, languages or (ENGLISH,), contact))
 
 
 def reply_text(decision: Decision) -> str:

@@ -71,6 +71,7 @@ REASON_UNKNOWN_RECIPIENT = "unknown_recipient"
 REASON_RECIPIENT_SYNTAX = "recipient_syntax"
 REASON_REMOTE_NOT_ENABLED = "remote_not_enabled"
 REASON_TOO_MANY_RECIPIENTS = "too_many_recipients"
+REASON_DEPARTED_READ_ONLY = "departed_read_only"  # storing mail while departed (memo 4.1)
 REASON_RELAY = "relay"  # a remote recipient of an authenticated user: the queue relays it
 REASON_RELAY_DENIED = "relay_denied"  # the MX is not a relay (RFC 5321 §3.6)
 REASON_SENDER_SYNTAX = "sender_syntax"
@@ -220,6 +221,23 @@ def rule_departed(
     if request.action is Action.SEND and not settings.departed_can_send:
         return deny(SEND_DISABLED, RULE_DEPARTED, REASON_DEPARTED_GRACE, params, ends)
     return allow(request.action, RULE_DEPARTED, REASON_DEPARTED_GRACE, params, ends)
+
+
+# Mailboxes a departed user's client may still APPEND to (RFC 6154 special-use): a client
+# that saves a copy of what it sends, or a draft, must not break during the backup window.
+DEPARTED_APPEND_ALLOWED = frozenset({"\\Sent", "\\Drafts"})
+
+
+def departed_store_objection(account: Account, special_use: str | None) -> Decision | None:
+    """Memo 4.1: a departed user may read and back up mail, not store new mail.
+
+    IMAP APPEND into a mailbox whose special-use is not in `DEPARTED_APPEND_ALLOWED` is
+    refused for a departed account (550 5.7.13 for the log); None otherwise.
+    """
+    if account.status is not AccountStatus.DEPARTED or special_use in DEPARTED_APPEND_ALLOWED:
+        return None
+    params = _status_params(account)
+    return deny(SEND_DISABLED, RULE_DEPARTED, REASON_DEPARTED_READ_ONLY, params)
 
 
 # --- memo 4.2: security lock -----------------------------------------------------------
