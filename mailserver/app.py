@@ -38,8 +38,15 @@ class Services:
 
     def user_message(self, decision: Decision) -> list[str]:
         """The refusal lines for the user, in the configured languages."""
-        contact = {"en": self.settings.messages.contact_en, "th": self.settings.messages.contact_th}
-        return messages.render(decision, self.settings.messages.languages, contact)
+        return messages.render(decision, self.settings.messages.languages, self._contact)
+
+    def user_line(self, decision: Decision) -> str:
+        """The refusal in every configured language on one line (IMAP NO and BYE texts)."""
+        return messages.render_one_line(decision, self.settings.messages.languages, self._contact)
+
+    @property
+    def _contact(self) -> dict[str, str]:
+        return {"en": self.settings.messages.contact_en, "th": self.settings.messages.contact_th}
 
     async def local_domains(self) -> frozenset[str]:
         """Domains this server delivers for; a short cache keeps RCPT cheap."""

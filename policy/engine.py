@@ -72,3 +72,56 @@ def directory_unavailable(action: Action) -> Decision:
         code,
         enhanced,
     )
+
+
+# --- the envelope, as the SMTP side checks it before any account is judged ----------------
+def unknown_recipient(address: str) -> Decision:
+    """RCPT TO an address of our domains that no account holds: 550 5.1.1."""
+    return _recipient_refused(rules.MAILBOX_UNKNOWN, rules.REASON_UNKNOWN_RECIPIENT, address)
+
+
+def recipient_syntax(address: str) -> Decision:
+    """RCPT TO something that is not a complete address: 553 5.1.3 (RFC 5321 §4.2.2)."""
+    return _recipient_refused(rules.RECIPIENT_SYNTAX, rules.REASON_RECIPIENT_SYNTAX, address)
+
+
+def _recipient_refused(codes: tuple[int, str], reason: str, address: str) -> Decision:
+    return rules.deny(codes, rules.RULE_RECIPIENT, reason, {"address": address})
+
+
+def too_many_recipients(limit: int) -> Decision:
+    """One RCPT TO beyond `smtp.max_recipients`: 452 4.5.3, a temporary failure, so the
+    client sends the message again to the rest (RFC 5321 §4.5.3.1.10)."""
+    code, enhanced = rules.TOO_MANY_RECIPIENTS
+    return Decision(
+        Verdict.TEMPFAIL,
+        rules.RULE_RECIPIENT,
+        rules.REASON_TOO_MANY_RECIPIENTS,
+        code,
+        enhanced,
+        params={"limit": str(limit)},
+    )
+
+
+def relayed(address: str) -> Decision:
+    """A remote recipient of an authenticated user: allowed, the queue relays it."""
+    return rules.allow(
+        Action.RECEIVE, rules.RULE_RECIPIENT, rules.REASON_RELAY, {"address": address}
+    )
+
+
+def relay_denied(address: str) -> Decision:
+    """RCPT TO someone else's domain (or a relay trick) at the MX: 550 5.7.1. An MX is
+    never a relay (RFC 5321 §3.6, RFC 2505)."""
+    return _recipient_refused(rules.RELAY_DENIED, rules.REASON_RELAY_DENIED, address)
+
+
+def sender_without_domain(address: str) -> Decision:
+    """MAIL FROM without a domain at the MX: a bounce to it could never be delivered, so
+    553 5.1.7 (RFC 3463 "bad sender's mailbox address syntax")."""
+    return rules.deny(
+        rules.SENDER_SYNTAX,
+        rules.RULE_SENDER_SYNTAX,
+        rules.REASON_SENDER_SYNTAX,
+        {"address": address},
+    )

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 from policy.model import Account, AccountKind, AccountStatus
 from policy.rules import (
     REASON_DEPARTED_EXPIRED,
     REASON_ROLE_ORPHANED,
     departure_window,
+    last_day_of_access,
     orphaned_since,
 )
 from policy.settings import PolicySettings
@@ -112,7 +113,8 @@ class WarnDeparting:
 
     @property
     def last_day(self) -> date:
-        return self.access_ends - timedelta(days=1)
+        """The last day of access; `access_ends` is the first day of the suspension."""
+        return last_day_of_access(self.access_ends)
 
 
 @dataclass(frozen=True, slots=True)

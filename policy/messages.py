@@ -19,6 +19,14 @@ from policy.model import Decision, Verdict
 ENGLISH = "en"
 THAI = "th"
 
+# Memo 4.1: the two days that end a departed user's window, worded once per language for
+# every text that names them (refusals here, the sweep's warning mail): the last day the
+# account can be used, and the first day of its suspension (`rules.departure_window`).
+DEPARTURE_DATES = {
+    ENGLISH: "last day of access {last_day}, suspended from {access_ends}",
+    THAI: "ใช้งานได้ถึงวันที่ {last_day} (วันสุดท้าย) ระงับการใช้งานตั้งแต่วันที่ {access_ends}",
+}
+
 # Keys are reason codes; "<reason>.deny" overrides the text when the verdict is not ALLOW.
 TEMPLATES: dict[str, dict[str, str]] = {
     ENGLISH: {
@@ -28,12 +36,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         ),
         rules.REASON_DEPARTED_GRACE: (
             "You are no longer BMA staff (since {separation_date}): you can still read and "
-            "back up your mail until {last_day}; access ends on {access_ends}."
+            "back up your mail; " + DEPARTURE_DATES[ENGLISH] + "."
         ),
         rules.REASON_DEPARTED_GRACE + ".deny": (
             "You are no longer BMA staff (since {separation_date}), so this account can no "
-            "longer send mail; you can still read and back up your mail until {last_day}, "
-            "and access ends on {access_ends}."
+            "longer send mail; you can still read and back up your mail; "
+            + DEPARTURE_DATES[ENGLISH]
+            + "."
         ),
         rules.REASON_DEPARTED_EXPIRED: (
             "Your account has been suspended because you are no longer BMA staff{separation_part}."
@@ -75,6 +84,22 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_TOO_MANY_RECIPIENTS: (
             "A message may have at most {limit} recipients; send it in several parts."
         ),
+        rules.REASON_DEPARTED_READ_ONLY: (
+            "You are no longer BMA staff: this account can only read and back up mail now,"
+            " not store new messages."
+        ),
+        rules.REASON_RELAY: "Mail to {address} is delivered to the other organisation.",
+        rules.REASON_RELAY_DENIED: (
+            "This server accepts mail only for its own domains, not for {address}."
+        ),
+        rules.REASON_SENDER_SYNTAX: "The sender address {address} needs a domain.",
+        rules.REASON_HELO_INVALID: (
+            "The name your server gave ({helo}) is neither a domain name nor an address literal."
+        ),
+        rules.REASON_HELO_NOT_FQDN: (
+            "The name your server gave ({helo}) is not a fully-qualified domain name."
+        ),
+        rules.REASON_HELO_OWN_NAME: "The name your server gave ({helo}) is this server's own name.",
         "_reason_part": " (reason: {reason})",
         "_separation_part": " (since {separation_date})",
         "_contact": " For help, contact {contact}.",
@@ -85,13 +110,11 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_PENDING: "บัญชีของท่านยังไม่ได้รับการอนุมัติ จึงยังไม่สามารถใช้งานอีเมลได้",
         rules.REASON_DEPARTED_GRACE: (
             "ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว (ตั้งแต่วันที่ {separation_date}) "
-            "ท่านยังสามารถอ่านและสำรองอีเมลได้ถึงวันที่ {last_day} "
-            "และจะไม่สามารถเข้าใช้งานได้ตั้งแต่วันที่ {access_ends}"
+            "ท่านยังสามารถอ่านและสำรองอีเมลได้ " + DEPARTURE_DATES[THAI]
         ),
         rules.REASON_DEPARTED_GRACE + ".deny": (
             "ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว (ตั้งแต่วันที่ {separation_date}) "
-            "บัญชีนี้จึงไม่สามารถส่งอีเมลได้ ท่านยังสามารถอ่านและสำรองอีเมลได้ถึงวันที่ {last_day} "
-            "และจะไม่สามารถเข้าใช้งานได้ตั้งแต่วันที่ {access_ends}"
+            "บัญชีนี้จึงไม่สามารถส่งอีเมลได้ ท่านยังสามารถอ่านและสำรองอีเมลได้ " + DEPARTURE_DATES[THAI]
         ),
         rules.REASON_DEPARTED_EXPIRED: (
             "บัญชีของท่านถูกระงับการใช้งาน เนื่องจากท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว{separation_part}"
@@ -125,6 +148,18 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "ระบบนี้ยังไม่ส่งอีเมลไปยังโดเมนอื่น ({address}) กรุณาลองใหม่อีกครั้งภายหลัง"
         ),
         rules.REASON_TOO_MANY_RECIPIENTS: ("อีเมลหนึ่งฉบับมีผู้รับได้ไม่เกิน {limit} ราย กรุณาแบ่งส่งเป็นหลายฉบับ"),
+        rules.REASON_DEPARTED_READ_ONLY: (
+            "ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว บัญชีนี้จึงอ่านและสำรองอีเมลได้เท่านั้น"
+            " ไม่สามารถจัดเก็บจดหมายใหม่ได้"
+        ),
+        rules.REASON_RELAY: "อีเมลถึง {address} จะถูกส่งต่อไปยังหน่วยงานปลายทาง",
+        rules.REASON_RELAY_DENIED: "เซิร์ฟเวอร์นี้รับอีเมลเฉพาะโดเมนของตนเอง ไม่รับอีเมลถึง {address}",
+        rules.REASON_SENDER_SYNTAX: "ที่อยู่ผู้ส่ง {address} ต้องมีโดเมน",
+        rules.REASON_HELO_INVALID: (
+            "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) ไม่ใช่ชื่อโดเมนหรือที่อยู่ IP ในวงเล็บที่ถูกต้อง"
+        ),
+        rules.REASON_HELO_NOT_FQDN: "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) ไม่ใช่ชื่อโดเมนแบบเต็ม",
+        rules.REASON_HELO_OWN_NAME: "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) เป็นชื่อของเซิร์ฟเวอร์นี้เอง",
         "_reason_part": " (เหตุผล: {reason})",
         "_separation_part": " (ตั้งแต่วันที่ {separation_date})",
         "_contact": " หากต้องการความช่วยเหลือ กรุณาติดต่อ {contact}",
@@ -135,6 +170,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
 DEFAULT_CONTACT = {
     ENGLISH: "the Database Section mail administrators",
     THAI: "ผู้ดูแลระบบ ฝ่ายฐานข้อมูล",
+}
+
+# Texts for SMTP peers that are about the peer's own request (nothing about our users),
+# by reason code; ASCII. The wording of the HELO ones is Postfix's.
+PEER_TEXTS = {
+    rules.REASON_HELO_INVALID: "Helo command rejected: Invalid name",
+    rules.REASON_HELO_NOT_FQDN: "Helo command rejected: need fully-qualified hostname",
+    rules.REASON_HELO_OWN_NAME: "Helo command rejected: that is this server's own name",
+    rules.REASON_RELAY_DENIED: (
+        "Relaying denied: this server accepts mail only for its own domains"
+    ),
+    rules.REASON_RECIPIENT_SYNTAX: "Bad recipient address",
+    rules.REASON_SENDER_SYNTAX: "The sender address needs a domain",
+    rules.REASON_TOO_MANY_RECIPIENTS: "Too many recipients (at most {limit} per message)",
 }
 
 # Generic texts for SMTP peers, by enhanced status code (RFC 3463).
@@ -225,6 +274,21 @@ def render(decision: Decision, languages: tuple[str, ...], contact: Mapping[str,
     return [render_line(decision, language, contact) for language in languages]
 
 
+def render_one_line(
+    decision: Decision, languages: tuple[str, ...], contact: Mapping[str, str]
+) -> str:
+    """Every language's line of `render` on one line, joined by " / ", in the order given
+    (English when none is configured).
+
+    For texts that cannot hold CRLF and are all some clients show: IMAP's tagged NO and
+    BYE (RFC 3501 resp-text; webmail such as Roundcube shows only the tagged text).
+    """
+    return " / ".join(render(decision, languages or (ENGLISH,), contact))
+
+
 def reply_text(decision: Decision) -> str:
     """A short generic ASCII text for an SMTP reply to a peer that is not the user."""
+    if decision.reason in PEER_TEXTS:
+        params = {k: _clean(v, ascii_only=True) for k, v in decision.params.items()}
+        return _format(PEER_TEXTS[decision.reason], params)
     return REPLY_TEXTS.get(decision.enhanced_code, "OK" if decision.allowed else "Refused")

@@ -46,6 +46,8 @@ RULE_AUTH = "auth"
 RULE_FAIL_CLOSED = "fail-closed"
 RULE_MAIL_HOST = "mail-host"  # the mailbox lives on the server the directory names
 RULE_RECIPIENT = "recipient"  # checks on RCPT TO made by the SMTP side (address, limits)
+RULE_SENDER_SYNTAX = "sender-syntax"  # MAIL FROM at the MX: a bounce needs a domain to go to
+RULE_HELO = "helo"  # the HELO/EHLO name a peer server gives the MX (policy/helo.py)
 
 # --- reason codes -----------------------------------------------------------------------
 REASON_OK = "ok"
@@ -69,6 +71,13 @@ REASON_UNKNOWN_RECIPIENT = "unknown_recipient"
 REASON_RECIPIENT_SYNTAX = "recipient_syntax"
 REASON_REMOTE_NOT_ENABLED = "remote_not_enabled"
 REASON_TOO_MANY_RECIPIENTS = "too_many_recipients"
+REASON_DEPARTED_READ_ONLY = "departed_read_only"  # storing mail while departed (memo 4.1)
+REASON_RELAY = "relay"  # a remote recipient of an authenticated user: the queue relays it
+REASON_RELAY_DENIED = "relay_denied"  # the MX is not a relay (RFC 5321 §3.6)
+REASON_SENDER_SYNTAX = "sender_syntax"
+REASON_HELO_INVALID = "helo_invalid"  # neither a domain name nor an address literal
+REASON_HELO_NOT_FQDN = "helo_not_fqdn"  # one label ("foo", "localhost")
+REASON_HELO_OWN_NAME = "helo_own_name"  # claims to be this server or one of its domains
 
 # --- reply codes (SMTP code, RFC 3463 / RFC 5248 enhanced code) --------------------------
 ALLOW_CODES: dict[Action, tuple[int, str]] = {
@@ -87,6 +96,14 @@ MAILBOX_DISABLED = (550, "5.2.1")
 BAD_CREDENTIALS = (535, "5.7.8")
 LOGIN_TEMPFAIL = (454, "4.7.0")
 MAIL_TEMPFAIL = (451, "4.3.0")
+RELAY_DENIED = (550, "5.7.1")
+RECIPIENT_SYNTAX = (553, "5.1.3")  # RFC 5321 §4.2.2: 553 "mailbox syntax incorrect"
+TOO_MANY_RECIPIENTS = (452, "4.5.3")  # RFC 5321 §4.5.3.1.10: the client sends the rest later
+SENDER_SYNTAX = (553, "5.1.7")
+# Postfix's reject_invalid_helo_hostname and reject_non_fqdn_helo_hostname.
+HELO_INVALID = (501, "5.5.2")
+HELO_NOT_FQDN = (504, "5.5.2")
+HELO_OWN_NAME = (550, "5.7.1")
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -139,8 +156,16 @@ def _inbound(
 
 
 def departure_window(separation: date, settings: PolicySettings) -> date:
-    """The first day a departed account is refused: separation + N calendar months."""
+    """The first day a departed account is refused (the first day of its suspension):
+    separation + N calendar months."""
     return add_months(separation, settings.departed_grace_months)
+
+
+def last_day_of_access(access_ends: date) -> date:
+    """The last day a departed account may still log in: the day before `access_ends`,
+    the first day `departure_window` refuses it. Every text that names the end of the
+    window names both days, so no reader wonders whether "ends on" is inclusive."""
+    return access_ends - timedelta(days=1)
 
 
 # --- memo 1 / 3.1: approval ------------------------------------------------------------
@@ -186,7 +211,7 @@ def rule_departed(
         ends = departure_window(separation, settings)
         params["separation_date"] = separation.isoformat()
         params["access_ends"] = ends.isoformat()
-        params["last_day"] = (ends - timedelta(days=1)).isoformat()
+        params["last_day"] = last_day_of_access(ends).isoformat()
     if ends is None or today >= ends:
         if request.action is Action.RECEIVE:
             return _inbound(
@@ -196,6 +221,23 @@ def rule_departed(
     if request.action is Action.SEND and not settings.departed_can_send:
         return deny(SEND_DISABLED, RULE_DEPARTED, REASON_DEPARTED_GRACE, params, ends)
     return allow(request.action, RULE_DEPARTED, REASON_DEPARTED_GRACE, params, ends)
+
+
+# Mailboxes a departed user's client may still APPEND to (RFC 6154 special-use): a client
+# that saves a copy of what it sends, or a draft, must not break during the backup window.
+DEPARTED_APPEND_ALLOWED = frozenset({"\\Sent", "\\Drafts"})
+
+
+def departed_store_objection(account: Account, special_use: str | None) -> Decision | None:
+    """Memo 4.1: a departed user may read and back up mail, not store new mail.
+
+    IMAP APPEND into a mailbox whose special-use is not in `DEPARTED_APPEND_ALLOWED` is
+    refused for a departed account (550 5.7.13 for the log); None otherwise.
+    """
+    if account.status is not AccountStatus.DEPARTED or special_use in DEPARTED_APPEND_ALLOWED:
+        return None
+    params = _status_params(account)
+    return deny(SEND_DISABLED, RULE_DEPARTED, REASON_DEPARTED_READ_ONLY, params)
 
 
 # --- memo 4.2: security lock -----------------------------------------------------------

@@ -33,7 +33,8 @@ from mailserver.imap.protocol import (
 )
 from mailserver.log import new_id
 from mailserver.store.mailstore import MailboxView, MailStore, UserStore
-from policy.model import Account, Decision, Service
+from policy.engine import directory_unavailable
+from policy.model import Account, Action, Decision, Service
 
 log = logging.getLogger(__name__)
 
@@ -254,19 +255,19 @@ class ImapSession:
         """
         if self.live is None or not self.live.due:
             return
+        services = self.ctx.services
         try:
             decision = await self.live.rejudge()
         except DirectoryUnavailable:
-            raise CommandFailed(
-                "The account service is unavailable; try again later", code="UNAVAILABLE"
-            ) from None
+            unavailable = directory_unavailable(Action.LOGIN)
+            raise CommandFailed(services.user_line(unavailable), code="UNAVAILABLE") from None
         if decision.allowed:
             return
         self.log("kick", decision=decision)
-        lines = self.ctx.services.user_message(decision)
-        for line in lines[:-1]:
+        for line in services.user_message(decision):
             await self.send(untagged_status("OK", line, code="ALERT"))
-        await self.send(untagged_status("BYE", lines[-1] if lines else "Access revoked"))
+        # The BYE text, like a tagged NO, carries every configured language.
+        await self.send(untagged_status("BYE", services.user_line(decision)))
         self.state = State.LOGOUT
         raise SessionClosed
 

@@ -19,11 +19,11 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from policy.lifecycle import Orphan, ReportOrphans, WarnDeparting, describe_why
-from policy.messages import DEFAULT_CONTACT, ENGLISH, THAI
+from policy.messages import DEFAULT_CONTACT, DEPARTURE_DATES, ENGLISH, THAI
 
 _SUBJECT = {
-    ENGLISH: "Your BMA e-mail access ends on {access_ends}: back up your mail",
-    THAI: "บัญชีอีเมลของท่านจะใช้งานได้ถึงวันที่ {last_day} กรุณาสำรองอีเมล",
+    ENGLISH: "Your BMA e-mail account: {dates}. Back up your mail",
+    THAI: "บัญชีอีเมลของท่าน: {dates} กรุณาสำรองอีเมล",
 }
 
 _WARNING = {
@@ -32,8 +32,11 @@ Dear {name},
 
 You are no longer BMA staff (since {separation_date}). Under the e-mail
 service rules (memo clause 4.1) you can still read and back up the mail of
-{address} until {last_day} ({days_text}). From {access_ends} the account will
-be suspended and you will no longer be able to log in.
+{address} for a short time ({days_text}):
+
+    {dates}.
+
+From the first day of the suspension you will no longer be able to log in.
 
 Back up your mail before then, in any of these ways:
 
@@ -54,8 +57,11 @@ For help, contact {contact}.
 
 ท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว (ตั้งแต่วันที่ {separation_date})
 ตามหลักเกณฑ์การให้บริการอีเมล ข้อ 4.1 ท่านยังสามารถอ่านและสำรองอีเมลของบัญชี
-{address} ได้ถึงวันที่ {last_day} (อีก {days} วัน) ตั้งแต่วันที่ {access_ends}
-บัญชีจะถูกระงับการใช้งาน และท่านจะไม่สามารถเข้าสู่ระบบได้อีก
+{address} ได้อีก {days} วัน
+
+    {dates}
+
+ตั้งแต่วันแรกที่ถูกระงับ ท่านจะไม่สามารถเข้าสู่ระบบได้อีก
 
 กรุณาสำรองอีเมลของท่านก่อนวันดังกล่าว ด้วยวิธีใดวิธีหนึ่งต่อไปนี้
 
@@ -83,7 +89,8 @@ def warning_mail(
     imap_port: int,
     now: dt.datetime,
 ) -> bytes:
-    """The warning to a departing user: when access ends and how to back up."""
+    """The warning to a departing user: the last day of access, the first day of the
+    suspension (the same words in the Subject and the body), and how to back up."""
     langs = [lang for lang in dict.fromkeys(languages) if lang in _WARNING] or [ENGLISH]
     params = {
         "name": warning.display_name or warning.address,
@@ -96,11 +103,15 @@ def warning_mail(
         "host": imap_host,
         "port": str(imap_port),
     }
+    # The same words for the two days in the Subject, the body and the policy's refusals.
+    dates = {lang: DEPARTURE_DATES[lang].format(**params) for lang in langs}
     parts = [
-        _WARNING[lang].format(**params, contact=contact.get(lang) or DEFAULT_CONTACT[lang])
+        _WARNING[lang].format(
+            **params, dates=dates[lang], contact=contact.get(lang) or DEFAULT_CONTACT[lang]
+        )
         for lang in langs
     ]
-    subject = " / ".join(_SUBJECT[lang].format(**params) for lang in langs)
+    subject = " / ".join(_SUBJECT[lang].format(dates=dates[lang]) for lang in langs)
     return _message(sender, warning.address, subject, "\n\n".join(parts), now)
 
 

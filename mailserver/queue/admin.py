@@ -61,7 +61,8 @@ def show_lines(message: QueuedMessage) -> list[str]:
     lines = [f"{k + ':':<14}{v}" for k, v in rows]
     for r in message.recipients:
         last = f"  {r.last_code or ''} {r.last_text}".rstrip() if r.last_text else ""
-        lines.append(f"  {r.address:<40} {r.state.value:<10} attempts={r.attempts}{last}")
+        state = f"{r.state.value} ({r.gave_up.value})" if r.gave_up else r.state.value
+        lines.append(f"  {r.address:<40} {state:<10} attempts={r.attempts}{last}")
     return lines
 
 

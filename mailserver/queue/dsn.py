@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from email.utils import format_datetime
 from typing import Literal
 
-from mailserver.queue.model import QueuedMessage, Recipient
+from mailserver.queue.model import GaveUp, QueuedMessage, Recipient
 
 Kind = Literal["failure", "delay"]
 
@@ -48,6 +48,23 @@ _FOLD_AT = 78
 _SUBJECTS = {
     "failure": "Undelivered Mail Returned to Sender",
     "delay": "Delayed Mail (still being retried)",
+}
+
+# RFC 3463 Status of a recipient the queue gave up on without any server refusing it:
+# expiry is "4.4.7 Delivery time expired" (§3.5, a persistent transient failure, so
+# class 4 with Action: failed); an administrator's bounce is a permanent "5.0.0 Other
+# undefined status" (§3.1), since nobody will try again.
+GAVE_UP_STATUS = {GaveUp.EXPIRED: "4.4.7", GaveUp.ADMINISTRATOR: "5.0.0"}
+# Why, for the X-mailserver Diagnostic-Code and the text part (English, Thai).
+_GAVE_UP_TEXT = {
+    GaveUp.EXPIRED: (
+        "delivery time expired; the mail system gave up retrying",
+        "หมดเวลาส่ง ระบบหยุดพยายามส่งแล้ว",
+    ),
+    GaveUp.ADMINISTRATOR: (
+        "returned to the sender by the mail administrators",
+        "ผู้ดูแลระบบส่งจดหมายคืนผู้ส่ง",
+    ),
 }
 
 
@@ -75,29 +92,70 @@ def should_notify(recipient: Recipient, kind: Literal["failure", "delay", "succe
 
 
 def status_code(recipient: Recipient, kind: Kind) -> str:
-    """The RFC 3464 §2.3.4 Status of a recipient: the enhanced code (RFC 3463) at the
-    start of its last diagnostic, else one derived from the last reply code.
+    """The RFC 3464 §2.3.4 Status of a recipient (an RFC 3463 enhanced code).
 
-    A failure keeps a class-4 code (4.4.7 "delivery time expired" is how an expired
-    message is reported, RFC 3463 §3.5); a delay is always class 4, since a recipient
-    still being retried has not failed permanently.
+    A recipient the queue gave up on itself has the give-up's code (`GAVE_UP_STATUS`).
+    Otherwise the class is that of the last reply code (RFC 3463 §2, RFC 2034 §4: the
+    class of the enhanced code agrees with the first digit of the reply), a delay is
+    always class 4 (it has not failed permanently), and without a reply code the class of
+    the enhanced code in the text counts. The subject and detail are those of the enhanced
+    code at the start of the last text (else the first one in it) when its class agrees,
+    else X.0.0: a reply "550 4.2.2" is reported as 5.0.0, as Postfix does.
     """
+    if kind == "failure" and recipient.gave_up is not None:
+        return GAVE_UP_STATUS[recipient.gave_up]
     match = _ENHANCED.match(recipient.last_text.strip())
     if match is None:
         # Some servers put the code later ("host said: 5.1.1 ..."): take the first one.
         match = _ENHANCED.search(recipient.last_text)
-    if match is not None:
-        klass, subject, detail = match.groups()
-        if kind == "failure" and klass in ("4", "5"):
-            return f"{klass}.{int(subject)}.{int(detail)}"
-        if kind == "delay" and klass == "4":
-            return f"4.{int(subject)}.{int(detail)}"
-    code = recipient.last_code
+    enhanced = match.groups() if match is not None else None
+    klass = _status_class(recipient.last_code, enhanced[0] if enhanced else None, kind)
+    if enhanced is not None and enhanced[0] == klass:
+        _, subject, detail = enhanced
+        return f"{klass}.{int(subject)}.{int(detail)}"
+    return f"{klass}.0.0"
+
+
+def _status_class(code: int | None, text_class: str | None, kind: Kind) -> str:
+    """The class digit of a recipient's Status: "4" or "5"."""
     if kind == "delay":
-        return "4.0.0"
-    if code is not None and 400 <= code < 500:
-        return "4.0.0"
-    return "5.0.0"
+        return "4"
+    if code is not None and 400 <= code < 600:
+        return str(code)[0]
+    if text_class in ("4", "5"):
+        return text_class
+    return "5"
+
+
+def diagnostic_code(recipient: Recipient, status: str) -> str | None:
+    """The RFC 3464 §2.3.6 Diagnostic-Code of a recipient whose Status is `status`.
+
+    The last reply as it came, `smtp; <code> <text>`, when its class is that of the
+    Status (a 4.4.7 expiry quotes the last 4xx reply); anything else is an
+    `X-mailserver;` diagnostic (§2.3.6 allows a private diagnostic-type): errors
+    decided here (no reply code), an administrator's bounce (no server said 5xx, so no
+    smtp code is claimed), and a reply that contradicts the Action (a 5xx on a delayed
+    recipient). None when there is nothing to say.
+    """
+    text = _ascii(recipient.last_text.strip())
+    code = recipient.last_code
+    if recipient.gave_up is GaveUp.ADMINISTRATOR:
+        return f"X-mailserver; {_GAVE_UP_TEXT[GaveUp.ADMINISTRATOR][0]}"
+    if code is not None:
+        reply = f"{code} {text}".rstrip()
+        kind = "smtp" if str(code)[0] == status[0] else "X-mailserver"
+        return f"{kind}; {reply}"
+    if text:
+        return f"X-mailserver; {text}"
+    if recipient.gave_up is not None:
+        return f"X-mailserver; {_GAVE_UP_TEXT[recipient.gave_up][0]}"
+    return None
+
+
+def _reported_by_remote(recipient: Recipient) -> bool:
+    """Whether the remote MTA's last answer is what the DSN reports (RFC 3464 §2.3.5
+    Remote-MTA): not when an administrator bounced the message."""
+    return bool(recipient.remote_mta) and recipient.gave_up is not GaveUp.ADMINISTRATOR
 
 
 def build_dsn(
@@ -243,13 +301,17 @@ def _human_text(
         en.append(f"  <{recipient.address}>")
         th.append("")
         th.append(f"  <{recipient.address}>")
+        if recipient.gave_up is not None:
+            why_en, why_th = _GAVE_UP_TEXT[recipient.gave_up]
+            en.append(f"    {why_en[0].upper()}{why_en[1:]}.")
+            th.append(f"    {why_th}")
         if recipient.remote_mta and diagnostic:
             en.append(f"    The server {recipient.remote_mta} said: {diagnostic}")
             th.append(f"    เซิร์ฟเวอร์ปลายทาง {recipient.remote_mta} ตอบว่า: {diagnostic}")
         elif diagnostic:
             en.append(f"    Reason: {diagnostic}")
             th.append(f"    สาเหตุ: {diagnostic}")
-        else:
+        elif recipient.gave_up is None:
             en.append("    No reason was recorded.")
             th.append("    ไม่มีการบันทึกสาเหตุ")
     if truncated:
@@ -290,15 +352,13 @@ def _delivery_status(
             fields.append(f"Original-Recipient: {_orcpt(recipient.orcpt)}")
         fields.append(f"Final-Recipient: {_address_field(recipient.address)}")
         fields.append(f"Action: {'failed' if kind == 'failure' else 'delayed'}")
-        fields.append(f"Status: {status_code(recipient, kind)}")
-        if recipient.remote_mta:
+        status = status_code(recipient, kind)
+        fields.append(f"Status: {status}")
+        if _reported_by_remote(recipient):
             fields.append(f"Remote-MTA: dns; {_ascii(recipient.remote_mta)}")
-        if recipient.last_code is not None:
-            text = _ascii(recipient.last_text.strip())
-            fields.append(f"Diagnostic-Code: smtp; {recipient.last_code} {text}".rstrip())
-        elif recipient.last_text.strip():
-            # RFC 3464 §2.3.6: a private diagnostic-type for errors that are not replies.
-            fields.append(f"Diagnostic-Code: X-mailserver; {_ascii(recipient.last_text.strip())}")
+        diagnostic = diagnostic_code(recipient, status)
+        if diagnostic is not None:
+            fields.append(f"Diagnostic-Code: {diagnostic}")
         if recipient.last_attempt is not None:
             fields.append(f"Last-Attempt-Date: {format_datetime(_aware(recipient.last_attempt))}")
         if kind == "delay":

@@ -18,6 +18,17 @@ class RecipientState(StrEnum):
     FAILED = "failed"  # permanent failure (or expired): bounced to the sender
 
 
+class GaveUp(StrEnum):
+    """Why the queue itself failed a recipient that no server refused.
+
+    The recipient's `last_code` / `last_text` keep the last real reply (a 4xx, or an
+    error decided here), so the DSN can quote it; the give-up decides the Status.
+    """
+
+    EXPIRED = "expired"  # the queue lifetime ran out (RFC 3463 4.4.7)
+    ADMINISTRATOR = "administrator"  # `mailserver queue bounce`
+
+
 @dataclass(frozen=True)
 class Recipient:
     address: str
@@ -32,6 +43,8 @@ class Recipient:
     # DSN options from RCPT TO (RFC 3461): NOTIFY list and ORCPT.
     notify: tuple[str, ...] = ()
     orcpt: str = ""
+    # Set when the queue gave up on its own (expiry, an administrator's bounce).
+    gave_up: GaveUp | None = None
 
     @property
     def final(self) -> bool:
@@ -86,6 +99,8 @@ class QueuedMessage:
             stamp = recipient["last_attempt"]
             recipient["last_attempt"] = stamp.isoformat() if stamp else None
             recipient["notify"] = list(recipient["notify"])
+            if recipient["gave_up"] is None:
+                del recipient["gave_up"]  # envelopes stay as they were for most recipients
         return data
 
     @classmethod
@@ -96,6 +111,7 @@ class QueuedMessage:
                     **r,
                     "state": RecipientState(r["state"]),
                     "notify": tuple(r.get("notify", ())),
+                    "gave_up": GaveUp(r["gave_up"]) if r.get("gave_up") else None,
                     "last_attempt": dt.datetime.fromisoformat(r["last_attempt"])
                     if r.get("last_attempt")
                     else None,

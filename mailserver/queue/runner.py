@@ -24,7 +24,7 @@ from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
 from mailserver.queue import dsn, mx, schedule
 from mailserver.queue.admin import ADMIN_BOUNCE
-from mailserver.queue.model import QueuedMessage, Recipient, RecipientState
+from mailserver.queue.model import GaveUp, QueuedMessage, Recipient, RecipientState
 from mailserver.queue.spool import Spool, SpoolError
 from mailserver.smtp import outbound
 from policy.model import Action, Request, Service, Verdict
@@ -162,16 +162,11 @@ class QueueRunner:
         content = await asyncio.to_thread(self.spool.content, queue_id)
         before = {r.address: r.state for r in message.recipients}
         if message.extra.get(ADMIN_BOUNCE):
-            now = self.services.clock()
             extra = {k: v for k, v in message.extra.items() if k != ADMIN_BOUNCE}
             message = replace(message, extra=extra)
+            # The last real reply stays as it was; the DSN says an administrator bounced it.
             given_up = [
-                replace(
-                    r,
-                    state=RecipientState.FAILED,
-                    last_attempt=now,
-                    last_text="5.0.0 Returned to the sender by the mail administrators",
-                )
+                replace(r, state=RecipientState.FAILED, gave_up=GaveUp.ADMINISTRATOR)
                 for r in message.pending
             ]
             message = await self._record(message, given_up)
@@ -192,7 +187,7 @@ class QueueRunner:
         now = self.services.clock()
         message = replace(message, attempts=message.attempts + 1)
         if message.pending and schedule.expired(message, self.settings.queue, now):
-            message = await self._record(message, [self._expire(r, now) for r in message.pending])
+            message = await self._record(message, [self._expire(r) for r in message.pending])
         failed = [
             r
             for r in message.recipients
@@ -230,6 +225,7 @@ class QueueRunner:
                 result=result,
                 code=recipient.last_code,
                 detail=recipient.last_text,
+                gave_up=recipient.gave_up,
                 remote=recipient.remote_mta or None,
                 attempts=recipient.attempts,
             )
@@ -402,9 +398,9 @@ class QueueRunner:
             remote_mta=remote,
         )
 
-    def _expire(self, recipient: Recipient, now: dt.datetime) -> Recipient:
-        text = f"4.4.7 Delivery time expired; last error: {recipient.last_text or 'none'}"
-        return replace(recipient, state=RecipientState.FAILED, last_text=text, last_attempt=now)
+    def _expire(self, recipient: Recipient) -> Recipient:
+        """Give up at the end of the queue lifetime, keeping the last reply for the DSN."""
+        return replace(recipient, state=RecipientState.FAILED, gave_up=GaveUp.EXPIRED)
 
     async def _notify(
         self, message: QueuedMessage, recipients: list[Recipient], kind: str, content: bytes

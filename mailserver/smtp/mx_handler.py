@@ -2,8 +2,11 @@
 
 Recipients are verified against the directory at RCPT (unknown: 550 5.1.1;
 the account's state: the policy's RECEIVE rules; directory down: 451 4.3.0 so
-the sender retries). Accepted messages are spooled and fsynced before the 250;
-the queue delivers them. STARTTLS is offered; AUTH is not (users submit on 587).
+the sender retries). Every refusal, the HELO name's included (`policy.helo`),
+is a policy decision; peers get its codes and a generic text
+(`replies.peer_reply`). Accepted messages are spooled and fsynced before the
+250; the queue delivers them. STARTTLS is offered; AUTH is not (users submit
+on 587).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from mailserver.queue.model import Recipient
 from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
 from mailserver.smtp.relaycheck import Recipient as Kind
-from mailserver.smtp.relaycheck import classify_recipient, helo_problem
+from mailserver.smtp.relaycheck import classify_recipient
+from mailserver.smtp.replies import peer_reply
 from mailserver.smtp.session import (
     SHUTTING_DOWN,
     SmtpConnection,
@@ -29,12 +33,17 @@ from mailserver.smtp.session import (
     SmtpSession,
     connection_options,
 )
-from policy import rules
-from policy.engine import directory_unavailable
-from policy.messages import reply_text
-from policy.model import Action, Decision, Request, Service, Verdict
+from policy.engine import (
+    directory_unavailable,
+    recipient_syntax,
+    relay_denied,
+    sender_without_domain,
+    too_many_recipients,
+    unknown_recipient,
+)
+from policy.helo import helo_refusal
+from policy.model import Action, Decision, Request, Service
 
-RELAY_DENIED = "550 5.7.1 Relaying denied: this server accepts mail only for its own domains"
 NO_AUTH = "503 5.5.1 AUTH is not available here; users submit mail on port 587 or 465"
 
 
@@ -81,11 +90,11 @@ class MxHandler(SmtpHandler):
         own = {settings.server.hostname.lower()}
         with contextlib.suppress(DirectoryUnavailable):
             own |= await self.services.local_domains()
-        problem = helo_problem(hostname, own)
-        if problem is None:
+        refusal = helo_refusal(hostname, own)
+        if refusal is None:
             return None
-        self._log(server, "helo", result="deny", reason="bad_helo", detail=hostname[:100])
-        return f"550 5.7.1 HELO name {problem}"
+        self._log(server, "helo", decision=refusal, detail=hostname[:100])
+        return peer_reply(refusal)
 
     async def handle_MAIL(
         self,
@@ -98,9 +107,9 @@ class MxHandler(SmtpHandler):
         if self.draining:
             return SHUTTING_DOWN
         if address != "<>" and "@" not in address:
-            # A bounce to a sender without a domain could never be delivered.
-            self._log(server, "mail", result="deny", reason="sender_syntax", sender=address)
-            return "553 5.1.7 The sender address needs a domain"
+            refusal = sender_without_domain(address)
+            self._log(server, "mail", decision=refusal, sender=address)
+            return peer_reply(refusal)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -116,33 +125,25 @@ class MxHandler(SmtpHandler):
         sender = "" if envelope.mail_from == "<>" else envelope.mail_from
         limit = self.services.settings.smtp.max_recipients
         if len(envelope.rcpt_tos) >= limit:
-            self._log(
-                server,
-                "rcpt",
-                result="tempfail",
-                reason=rules.REASON_TOO_MANY_RECIPIENTS,
-                sender=sender,
-                recipients=[address],
-            )
-            return f"452 4.5.3 Too many recipients (at most {limit} per message)"
-        try:
-            kind = classify_recipient(address, await self.services.local_domains())
-        except DirectoryUnavailable:
-            decision = directory_unavailable(Action.RECEIVE)
-            self._log(server, "rcpt", decision=decision, sender=sender, recipients=[address])
-            return self._refusal(decision)
-        if kind is not Kind.LOCAL:
-            reason = "relay_denied" if kind is Kind.RELAY else rules.REASON_RECIPIENT_SYNTAX
-            self._log(
-                server, "rcpt", result="deny", reason=reason, sender=sender, recipients=[address]
-            )
-            return RELAY_DENIED if kind is Kind.RELAY else "553 5.1.3 Bad recipient address"
-        decision = await self._receive(address)
+            decision = too_many_recipients(limit)
+        else:
+            try:
+                kind = classify_recipient(address, await self.services.local_domains())
+            except DirectoryUnavailable:
+                decision = directory_unavailable(Action.RECEIVE)
+                self._log(server, "rcpt", decision=decision, sender=sender, recipients=[address])
+                return self._refusal(decision)
+            if kind is Kind.RELAY:
+                decision = relay_denied(address)
+            elif kind is Kind.BAD:
+                decision = recipient_syntax(address)
+            else:
+                decision = await self._receive(address)
         self._log(server, "rcpt", decision=decision, sender=sender, recipients=[address])
         if not decision.allowed:
             # Other servers get the generic text: why a mailbox is disabled is our users'
             # business, not the Internet's.
-            return f"{decision.smtp_code} {decision.enhanced_code} {reply_text(decision)}"
+            return peer_reply(decision)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
@@ -151,9 +152,7 @@ class MxHandler(SmtpHandler):
         try:
             account = await self.services.directory.find_by_address(address)
             if account is None:
-                return Decision(
-                    Verdict.DENY, rules.RULE_RECIPIENT, rules.REASON_UNKNOWN_RECIPIENT, 550, "5.1.1"
-                )
+                return unknown_recipient(address)
             return await access.judge(self.services, account, Request(Action.RECEIVE, Service.SMTP))
         except DirectoryUnavailable:
             return directory_unavailable(Action.RECEIVE)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from policy.messages import reply_text
+from policy.model import Decision
+
 
 def reply(code: int, enhanced: str, lines: Sequence[str]) -> str:
     """A (possibly multi-line) reply, RFC 5321 4.2.1, each line carrying the enhanced code.
@@ -14,3 +17,9 @@ def reply(code: int, enhanced: str, lines: Sequence[str]) -> str:
     out = [f"{code}-{enhanced} {text}" for text in texts[:-1]]
     out.append(f"{code} {enhanced} {texts[-1]}")
     return "\r\n".join(out)
+
+
+def peer_reply(decision: Decision) -> str:
+    """The reply to another server (the MX's peers): the decision's codes and the short
+    generic text of `policy.messages.reply_text`, never our users' business."""
+    return reply(decision.smtp_code, decision.enhanced_code, [reply_text(decision)])

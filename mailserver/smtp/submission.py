@@ -27,14 +27,18 @@ from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
 from mailserver.smtp.replies import reply
 from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler, SmtpSession
-from policy import rules
-from policy.engine import bad_credentials, directory_unavailable
+from policy.engine import (
+    bad_credentials,
+    directory_unavailable,
+    recipient_syntax,
+    relayed,
+    too_many_recipients,
+    unknown_recipient,
+)
 from policy.model import Account, Action, Decision, Request, Service, Verdict
 
 log = logging.getLogger(__name__)
 
-# A remote recipient of an authenticated user: the queue relays it.
-RELAY_ALLOWED = Decision(Verdict.ALLOW, rules.RULE_RECIPIENT, "relay", 250, "2.1.5")
 TRANSACTION_COMMANDS = frozenset({"MAIL", "RCPT", "DATA"})
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
 
@@ -185,9 +189,7 @@ class SubmissionHandler(SmtpHandler):
     ) -> str:
         limit = self.services.settings.smtp.max_recipients
         if len(envelope.rcpt_tos) >= limit:
-            decision = _recipient_refusal(
-                452, "4.5.3", rules.REASON_TOO_MANY_RECIPIENTS, limit=str(limit)
-            )
+            decision = too_many_recipients(limit)
         else:
             # The sender is judged again with a fresh snapshot: a suspension between
             # MAIL and RCPT takes effect here.
@@ -309,13 +311,13 @@ class SubmissionHandler(SmtpHandler):
         authenticated user (the queue delivers them by MX or through the smarthost)."""
         _, _, domain = address.rpartition("@")
         if not domain:
-            return _recipient_refusal(550, "5.1.3", rules.REASON_RECIPIENT_SYNTAX, address)
+            return recipient_syntax(address)
         try:
             if domain.lower() not in await self.services.local_domains():
-                return RELAY_ALLOWED
+                return relayed(address)
             account = await self.services.directory.find_by_address(address)
             if account is None:
-                return _recipient_refusal(550, "5.1.1", rules.REASON_UNKNOWN_RECIPIENT, address)
+                return unknown_recipient(address)
             return await self._decide(account, Request(Action.RECEIVE, Service.SMTP))
         except DirectoryUnavailable:
             return directory_unavailable(Action.RECEIVE)
@@ -344,12 +346,3 @@ def _b64(text: str) -> bytes | None:
         return b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return None
-
-
-def _recipient_refusal(
-    code: int, enhanced: str, reason: str, address: str = "", **params: str
-) -> Decision:
-    verdict = Verdict.TEMPFAIL if code < 500 else Verdict.DENY
-    return Decision(
-        verdict, rules.RULE_RECIPIENT, reason, code, enhanced, params={"address": address, **params}
-    )

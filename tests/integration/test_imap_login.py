@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import imaplib
 import socket
+import time
+from typing import Any
 
 import aioimaplib
 import imapclient
@@ -133,3 +135,88 @@ def test_commands_in_the_wrong_state_get_bad(server: MailServer) -> None:
     assert b"t BAD" in raw.command(b"LOGIN a b")
     reply = raw.command(b"NAMESPACE")
     assert b'* NAMESPACE (("" "/")) NIL NIL' in reply and b"t OK" in reply
+
+
+# --- refusals carry every configured language in the text webmail shows ----------------------
+
+SUSPENDED_EN = "Your account has been suspended (reason: compromised)."
+SUSPENDED_TH = "บัญชีของท่านถูกระงับการใช้งาน (เหตุผล: compromised)"
+DEPARTED_EN = "Your account has been suspended because you are no longer BMA staff"
+DEPARTED_TH = "บัญชีของท่านถูกระงับการใช้งาน เนื่องจากท่านพ้นจากการเป็นบุคลากรของกรุงเทพมหานครแล้ว"
+
+
+@pytest.fixture(params=[("en", "th"), ("th", "en")], ids=["en-th", "th-en"])
+def bilingual(request: pytest.FixtureRequest, make_server: Any) -> MailServer:
+    """A server with Thai and English configured (in both orders), with alice and bob."""
+    mail = make_server(messages={"languages": list(request.param)})
+    mail.add_account(ALICE)
+    mail.add_account(BOB)
+    return mail
+
+
+def refusal_text(error: BaseException) -> str:
+    """The text of imaplib's refusal: the tagged response's bytes, as UTF-8."""
+    (raw,) = error.args
+    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "english", "thai"),
+    [
+        ("suspend", ["--reason", "compromised"], SUSPENDED_EN, SUSPENDED_TH),
+        ("depart", ["--date", "2020-01-31"], DEPARTED_EN, DEPARTED_TH),
+    ],
+    ids=["suspended", "departed"],
+)
+def test_refused_login_names_every_language_in_the_tagged_no(
+    bilingual: MailServer, command: str, extra: list[str], english: str, thai: str
+) -> None:
+    bilingual.cli("account", command, ALICE, *extra)
+    imap = starttls_client(bilingual)
+    with pytest.raises(imaplib.IMAP4.error) as refused:
+        imap.login(ALICE, PASSWORD)
+    text = refusal_text(refused.value)
+    assert text.startswith("[CONTACTADMIN] ")
+    assert english in text and thai in text
+    assert " / " in text and "\r" not in text and "\n" not in text
+    # Desktop clients still get one [ALERT] line per language.
+    alerts = [line.decode() for line in imap.untagged_responses.get("OK", [])]
+    assert any(english in a for a in alerts) and any(thai in a for a in alerts)
+
+
+def test_wrong_password_and_suspension_are_worded_alike(bilingual: MailServer) -> None:
+    imap = starttls_client(bilingual)
+    with pytest.raises(imaplib.IMAP4.error) as refused:
+        imap.login(ALICE, "wrong password")
+    text = refusal_text(refused.value)
+    assert "Wrong username or password." in text and "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง" in text
+
+
+def test_kicked_session_bye_names_every_language(bilingual: MailServer) -> None:
+    imap = starttls_client(bilingual)
+    assert imap.login(ALICE, PASSWORD)[0] == "OK"
+    assert imap.select("INBOX")[0] == "OK"
+    bilingual.cli("account", "suspend", ALICE, "--reason", "compromised")
+    bilingual.wait_for_log(lambda r: r["event"] == "admin")
+    deadline = time.monotonic() + 10
+    with pytest.raises(imaplib.IMAP4.abort):
+        while time.monotonic() < deadline:  # until the server re-judges the session
+            imap.noop()
+    (bye,) = imap.untagged_responses["BYE"]
+    text = bye.decode("utf-8")
+    assert SUSPENDED_EN in text and SUSPENDED_TH in text and " / " in text
+
+
+def test_departed_append_refusal_names_every_language(bilingual: MailServer) -> None:
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    bilingual.cli("account", "depart", ALICE, "--date", yesterday.isoformat())
+    imap = starttls_client(bilingual)
+    assert imap.login(ALICE, PASSWORD)[0] == "OK"
+    message = b"From: alice@bangkok.go.th\r\nSubject: keep\r\n\r\nbody\r\n"
+    typ, data = imap.append("INBOX", None, None, message)
+    assert typ == "NO"
+    text = data[-1].decode("utf-8")
+    assert text.startswith("[NOPERM] ")
+    assert "this account can only read and back up mail now" in text
+    assert "บัญชีนี้จึงอ่านและสำรองอีเมลได้เท่านั้น" in text
+    imap.logout()

@@ -168,6 +168,52 @@ def test_helo_that_is_not_a_name_is_refused_when_strict(make_server: Any) -> Non
         assert smtp.ehlo("not_a_name!")[0] == 250
 
 
+def test_single_label_helo_is_refused_like_postfix(server: MailServer) -> None:
+    """Postfix's reject_non_fqdn_helo_hostname: 504 5.5.2, and no transaction follows."""
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as smtp:
+        for name in ("foo", "localhost"):
+            code, text = smtp.ehlo(name)
+            assert (code, text) == (
+                504,
+                b"5.5.2 Helo command rejected: need fully-qualified hostname",
+            ), name
+            assert smtp.helo(name)[0] == 504
+            assert smtp.docmd("MAIL", f"FROM:<{OUTSIDER}>")[0] == 503  # no HELO accepted
+    records = server.wait_for_log(lambda r: r["event"] == "helo")
+    (refused, *_) = [r for r in records if r["event"] == "helo"]
+    assert (refused["rule"], refused["reason"], refused["result"]) == (
+        "helo",
+        "helo_not_fqdn",
+        "deny",
+    )
+    assert refused["code"] == "504 5.5.2" and refused["detail"] == "foo"
+
+
+@pytest.mark.parametrize("literal", ["[127.0.0.1]", "[IPv6:::1]", "[IPv6:2001:db8::25]"])
+def test_address_literal_helo_is_accepted(server: MailServer, literal: str) -> None:
+    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as smtp:
+        assert smtp.ehlo(literal)[0] == 250
+        assert smtp.mail(OUTSIDER)[0] == 250
+        assert smtp.rcpt(BOB)[0] == 250
+
+
+def test_swaks_with_a_single_label_helo_is_refused(server: MailServer) -> None:
+    result = swaks(server, "--to", BOB, "--helo", "foo")
+    assert result.returncode != 0
+    assert "504 5.5.2 Helo command rejected: need fully-qualified hostname" in result.stdout
+    assert "queued as" not in result.stdout
+    literal = swaks(server, "--to", BOB, "--helo", "[127.0.0.1]")
+    assert literal.returncode == 0, literal.stdout + literal.stderr
+    (path,) = server.wait_for_mail(BOB)
+    assert b"Received: from [127.0.0.1] ([127.0.0.1])" in path.read_bytes()
+
+
+def test_single_label_helo_is_accepted_when_not_strict(make_server: Any) -> None:
+    relaxed = make_server(mx={"strict_helo": False})
+    with smtplib.SMTP("127.0.0.1", relaxed.ports["mx"], timeout=10) as smtp:
+        assert smtp.ehlo("foo")[0] == 250
+
+
 def test_refusals_are_logged_with_the_peer_ip(server: MailServer) -> None:
     with mx(server) as smtp:
         smtp.mail(OUTSIDER)

@@ -53,7 +53,9 @@ def test_mail_for_a_mailbox_held_elsewhere_is_forwarded_to_its_mail_host(
         directory=misc_slapd.directory_settings(tmp_path),
         relay={"mail_host_port": other.port},
     )
-    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as smtp:
+    with smtplib.SMTP(
+        "127.0.0.1", server.ports["mx"], local_hostname="mx.example.org", timeout=10
+    ) as smtp:
         for rcpt in (SOMCHAI, PRASERT):
             smtp.sendmail(
                 "citizen@example.org",
@@ -93,7 +95,9 @@ def test_a_mail_host_naming_this_node_is_local(
         directory=misc_slapd.directory_settings(tmp_path),
         server={"mail_host_names": ["mail1.bangkok.go.th"]},
     )
-    with smtplib.SMTP("127.0.0.1", server.ports["mx"], timeout=10) as smtp:
+    with smtplib.SMTP(
+        "127.0.0.1", server.ports["mx"], local_hostname="mx.example.org", timeout=10
+    ) as smtp:
         smtp.sendmail(
             "citizen@example.org",
             [SOMCHAI],

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from policy.rules import departure_window
+from policy.rules import departure_window, last_day_of_access
 from policy.settings import PolicySettings
 from tests.integration.conftest import (
     PASSWORD,
@@ -103,7 +103,8 @@ def test_sweep_suspends_warns_once_and_changes_nothing_the_second_time(make_serv
         server.add_account(login)
     expired = today() - EXPIRED
     server.cli("account", "depart", BOB, "--date", expired.isoformat())
-    server.cli("account", "depart", CAROL, "--date", separation_with(5).isoformat())
+    carol_separated = separation_with(5)
+    server.cli("account", "depart", CAROL, "--date", carol_separated.isoformat())
     server.cli("account", "depart", DAVE, "--date", (today() - timedelta(days=10)).isoformat())
 
     result = server.cli("lifecycle", "sweep")
@@ -132,13 +133,18 @@ def test_sweep_suspends_warns_once_and_changes_nothing_the_second_time(make_serv
 
     (path,) = server.wait_for_mail(CAROL)
     warning = read_mail(path)
-    last_day = (today() + timedelta(days=4)).isoformat()
-    access_ends = (today() + timedelta(days=5)).isoformat()
+    suspended_from = departure_window(carol_separated, PolicySettings())
+    last_day = last_day_of_access(suspended_from).isoformat()
     assert warning["To"] == CAROL
     assert warning["Auto-Submitted"] == "auto-generated"
-    assert access_ends in warning["Subject"] and last_day in warning["Subject"]
     text = body(warning)
-    for needed in ("IMAP", "mbsync", "Outlook", "mailserver export", last_day, access_ends):
+    # One wording for the two days, in the Subject and the body, in English and Thai.
+    for phrase in (
+        f"last day of access {last_day}, suspended from {suspended_from.isoformat()}",
+        f"ใช้งานได้ถึงวันที่ {last_day} (วันสุดท้าย) ระงับการใช้งานตั้งแต่วันที่ {suspended_from.isoformat()}",
+    ):
+        assert phrase in warning["Subject"] and phrase in text
+    for needed in ("IMAP", "mbsync", "Outlook", "mailserver export"):
         assert needed in text
     assert "กรุณาสำรองอีเมล" in text  # Thai: "please back up your mail"
     assert "ผู้ดูแลระบบ ฝ่ายฐานข้อมูล" in text  # whom to contact, in Thai

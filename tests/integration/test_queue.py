@@ -14,6 +14,7 @@ from typing import Any
 from mailserver.queue.model import Recipient
 from mailserver.queue.spool import Spool
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context
+from tests.unit.test_dsn import assert_codes_agree, status_blocks
 
 pytest_plugins = ["tests.integration.sink"]
 
@@ -102,6 +103,7 @@ def test_permanent_failure_bounces_to_the_sender(make_server: Any, make_sink: An
     text = status.as_string()
     assert f"Final-Recipient: rfc822; {REMOTE}" in text and "Action: failed" in text
     assert "Status: 5." in text
+    assert_codes_agree(status_blocks(report)[1])
     assert report["Auto-Submitted"] == "auto-replied"
     assert "Subject: Rejected" in report.get_payload()[2].as_string()
     wait_until(lambda: spool_ids(server) == [])
@@ -119,8 +121,10 @@ def test_temporary_failure_is_retried_then_expires_with_a_dsn(
     assert queue_id in listed and "1/1 pending" in listed
     wait_until(lambda: len([r for r in server.log_records() if r.get("status") == "deferred"]) >= 2)
     (report,) = reports(server)
-    assert "Action: failed" in report.get_payload()[1].as_string()
-    assert "4.4.7" in report.get_payload()[1].as_string()  # expired
+    (_, fields) = status_blocks(report)
+    assert_codes_agree(fields)
+    assert (fields["Action"], fields["Status"]) == ("failed", "4.4.7")  # expired
+    assert fields["Diagnostic-Code"].startswith("smtp; 450 ")  # smtp-sink's reply, as is
     wait_until(lambda: spool_ids(server) == [])
 
 
@@ -131,6 +135,7 @@ def test_delay_warning_while_still_retrying(make_server: Any, make_sink: Any) ->
     (report,) = reports(server)
     status = report.get_payload()[1].as_string()
     assert "Action: delayed" in status and "Will-Retry-Until:" in status
+    assert_codes_agree(status_blocks(report)[1])
     assert queue_id in spool_ids(server)  # still being retried
     shown = server.cli("queue", "show", queue_id).stdout
     assert REMOTE in shown and "pending" in shown
@@ -159,9 +164,21 @@ def test_queue_bounce_and_delete_commands(make_server: Any, make_sink: Any) -> N
     )
     first = submit(server, outgoing("Bounce me"), [REMOTE])
     second = submit(server, outgoing("Delete me"), [REMOTE])
+    wait_until(lambda: "attempts=1" in server.cli("queue", "show", first).stdout)
     server.cli("queue", "bounce", first, "--actor", "somchai")
     (report,) = reports(server)
     assert "Subject: Bounce me" in report.get_payload()[2].as_string()
+    # RFC 3464 / RFC 3463: the smtp-sink's last 4xx is not passed off as the reason for a
+    # permanent failure; the DSN says an administrator returned the message.
+    (_, fields) = status_blocks(report)
+    assert_codes_agree(fields)
+    assert (fields["Action"], fields["Status"]) == ("failed", "5.0.0")
+    assert fields["Diagnostic-Code"] == (
+        "X-mailserver; returned to the sender by the mail administrators"
+    )
+    text = report.get_payload()[0].get_content()
+    assert "Returned to the sender by the mail administrators." in text
+    assert " said: 450 " in text  # the last real reply, for the sender's information
     server.cli("queue", "delete", second)
     wait_until(lambda: spool_ids(server) == [])
     actions = [(r["action"], r["actor"]) for r in server.log_records() if r["event"] == "admin"]

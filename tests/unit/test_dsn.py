@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import re
 from dataclasses import replace
 from email import policy
 from email.message import EmailMessage, Message
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from mailserver.queue import dsn
-from mailserver.queue.model import QueuedMessage, Recipient, RecipientState
+from mailserver.queue.model import GaveUp, QueuedMessage, Recipient, RecipientState
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 ARRIVED = NOW - dt.timedelta(hours=5)
@@ -295,11 +296,102 @@ def test_internationalized_final_recipient() -> None:
         ("failure", 550, "5.1.1.1 not a code", "5.0.0"),
         ("failure", 550, "5.001.010 padded", "5.1.10"),
         ("failure", 550, "rejected with 5.7.1.", "5.7.1"),
+        # RFC 3463 §2: the class follows the reply code, whatever the text claims.
+        ("failure", 550, "4.2.2 Mailbox full", "5.0.0"),
+        ("failure", 451, "5.0.0 Returned to the sender", "4.0.0"),
+        # No reply code (an error decided here): the text's class counts.
+        ("failure", None, "4.4.1 connection refused", "4.4.1"),
     ],
 )
 def test_status_code(kind: dsn.Kind, code: int | None, text: str, expected: str) -> None:
     recipient = failed(last_code=code, last_text=text)
     assert dsn.status_code(recipient, kind) == expected
+
+
+# Every kind of recipient the runner reports, and a few odd replies: (kind, recipient).
+REPORTED: list[tuple[dsn.Kind, Recipient]] = [
+    ("failure", failed()),
+    ("failure", failed(last_code=None, last_text="connection refused", remote_mta="")),
+    ("failure", failed(last_code=None, last_text="5.1.2 remote.example: no such domain")),
+    ("failure", failed(last_code=550, last_text="4.2.2 odd remote")),
+    # What `queue bounce` used to record: the last 451 with a 5.0.0 text of its own.
+    ("failure", failed(last_code=451, last_text="5.0.0 Returned to the sender")),
+    ("failure", delayed(state=RecipientState.FAILED, gave_up=GaveUp.EXPIRED)),
+    ("failure", delayed(last_code=None, last_text="4.4.1 refused", gave_up=GaveUp.EXPIRED)),
+    ("failure", delayed(last_code=None, last_text="", remote_mta="", gave_up=GaveUp.EXPIRED)),
+    ("failure", delayed(state=RecipientState.FAILED, gave_up=GaveUp.ADMINISTRATOR)),
+    ("failure", delayed(last_code=None, last_text="", remote_mta="", gave_up=GaveUp.ADMINISTRATOR)),
+    ("delay", delayed()),
+    ("delay", delayed(last_code=None, last_text="4.4.1 connection refused")),
+    ("delay", delayed(last_code=550, last_text="5.1.1 odd")),
+]
+
+
+def assert_codes_agree(fields: Message) -> None:
+    """RFC 3464 §2.3.3, §2.3.4, §2.3.6 with RFC 3463: Action, Status and Diagnostic-Code
+    of one recipient block tell the same story."""
+    action, status = fields["Action"], fields["Status"]
+    assert re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status), status
+    if action == "delayed":
+        assert status.startswith("4."), (action, status)
+    else:
+        assert action == "failed" and status[0] in "45", (action, status)
+    diagnostic = fields["Diagnostic-Code"]
+    if diagnostic is not None and diagnostic.lower().startswith("smtp;"):
+        reply_code = diagnostic.split(";", 1)[1].split()[0]
+        assert reply_code[0] == status[0], (status, diagnostic)
+
+
+@pytest.mark.parametrize(("kind", "recipient"), REPORTED)
+def test_action_status_and_diagnostic_agree(kind: dsn.Kind, recipient: Recipient) -> None:
+    (_, fields) = status_blocks(parse(build(recipients=[recipient], kind=kind)))
+    assert_codes_agree(fields)
+
+
+def test_all_recipients_in_one_dsn_agree() -> None:
+    failures = [r for kind, r in REPORTED if kind == "failure"]
+    addressed = [replace(r, address=f"r{n}@remote.example") for n, r in enumerate(failures)]
+    blocks = status_blocks(parse(build(recipients=addressed)))
+    assert len(blocks) == 1 + len(addressed)
+    for fields in blocks[1:]:
+        assert_codes_agree(fields)
+
+
+def test_administrator_bounce_says_so_and_keeps_the_last_reply_in_the_text() -> None:
+    recipient = delayed(state=RecipientState.FAILED, gave_up=GaveUp.ADMINISTRATOR)
+    report = parse(build(recipients=[recipient]))
+    fields = status_blocks(report)[1]
+    assert fields["Action"] == "failed"
+    assert fields["Status"] == "5.0.0"
+    assert fields["Diagnostic-Code"] == (
+        "X-mailserver; returned to the sender by the mail administrators"
+    )
+    assert "Remote-MTA" not in fields  # no remote server reported this status
+    text = report.get_payload()[0].get_content()
+    assert "Returned to the sender by the mail administrators." in text
+    assert "ผู้ดูแลระบบส่งจดหมายคืนผู้ส่ง" in text
+    assert "mx.slow.example said: 451 4.3.0 Try again later" in text
+
+
+def test_expired_recipient_quotes_its_last_reply_as_is() -> None:
+    recipient = delayed(state=RecipientState.FAILED, gave_up=GaveUp.EXPIRED)
+    report = parse(build(recipients=[recipient]))
+    fields = status_blocks(report)[1]
+    assert fields["Status"] == "4.4.7"
+    assert fields["Diagnostic-Code"] == "smtp; 451 4.3.0 Try again later"
+    assert fields["Remote-MTA"] == "dns; mx.slow.example"
+    assert fields["Last-Attempt-Date"] == email.utils.format_datetime(recipient.last_attempt)
+    text = report.get_payload()[0].get_content()
+    assert "Delivery time expired; the mail system gave up retrying." in text
+
+
+def test_expired_without_any_reply_still_says_why() -> None:
+    recipient = delayed(last_code=None, last_text="", remote_mta="", gave_up=GaveUp.EXPIRED)
+    fields = status_blocks(parse(build(recipients=[recipient])))[1]
+    assert fields["Status"] == "4.4.7"
+    assert fields["Diagnostic-Code"] == (
+        "X-mailserver; delivery time expired; the mail system gave up retrying"
+    )
 
 
 # --- the returned original ------------------------------------------------------------

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from policy import bad_credentials, decide, directory_unavailable, rules
-from policy.messages import TEMPLATES, render, reply_text
+from policy.engine import relay_denied, too_many_recipients, unknown_recipient
+from policy.messages import TEMPLATES, render, render_one_line, reply_text
 from policy.model import Account, AccountStatus, Action, Decision, Request, Service, Verdict
 
 CONTACT = {"en": "the Database Section, tel. 08 1619 9209", "th": "ฝ่ายฐานข้อมูล โทร. 08 1619 9209"}
@@ -173,3 +174,27 @@ def test_unknown_language_falls_back_to_english_and_tags_are_normalised() -> Non
 )
 def test_reply_text_for_peers(decision: Decision, text: str) -> None:
     assert reply_text(decision) == text
+
+
+@pytest.mark.parametrize("languages", [("en", "th"), ("th", "en")])
+def test_one_line_holds_every_language_in_order(languages: tuple[str, str]) -> None:
+    suspended = decide(
+        replace(USER, status=AccountStatus.SUSPENDED, status_reason="compromised"),
+        Request(Action.LOGIN, Service.IMAP),
+        NOW,
+    )
+    lines = render(suspended, languages, CONTACT)
+    line = render_one_line(suspended, languages, CONTACT)
+    assert line == " / ".join(lines)
+    assert line.index(lines[0]) < line.index(lines[1])
+    assert "\r" not in line and "\n" not in line
+
+
+def test_one_line_without_languages_is_english() -> None:
+    assert render_one_line(bad_credentials(), (), CONTACT).startswith("Wrong username")
+
+
+def test_peer_texts_for_the_envelope() -> None:
+    assert reply_text(relay_denied("x@example.com")).startswith("Relaying denied")
+    assert reply_text(too_many_recipients(50)) == "Too many recipients (at most 50 per message)"
+    assert reply_text(unknown_recipient("x@bangkok.go.th")) == "No such user here"

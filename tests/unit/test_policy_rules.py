@@ -733,3 +733,29 @@ def test_directory_unavailable_fails_closed(action: Action, code: int, enhanced:
 
 def test_every_action_has_a_rule_table() -> None:
     assert set(rules.RULES) == set(Action)
+
+
+@pytest.mark.parametrize(
+    ("status", "special_use", "refused"),
+    [
+        (AccountStatus.DEPARTED, None, True),
+        (AccountStatus.DEPARTED, "\\Archive", True),
+        (AccountStatus.DEPARTED, "\\Sent", False),
+        (AccountStatus.DEPARTED, "\\Drafts", False),
+        (AccountStatus.ACTIVE, None, False),
+        (AccountStatus.ACTIVE, "\\Archive", False),
+    ],
+)
+def test_departed_store_objection(
+    status: AccountStatus, special_use: str | None, refused: bool
+) -> None:
+    """Memo 4.1: a departed user reads and backs up; APPEND only to Sent and Drafts."""
+    account = Account(login="somchai", address="somchai@bangkok.go.th", status=status)
+    decision = rules.departed_store_objection(account, special_use)
+    assert (decision is not None) is refused
+    if decision is not None:
+        assert decision.verdict is Verdict.DENY
+        assert (decision.rule_id, decision.reason) == (
+            rules.RULE_DEPARTED,
+            rules.REASON_DEPARTED_READ_ONLY,
+        )

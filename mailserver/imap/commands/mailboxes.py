@@ -21,6 +21,7 @@ from mailserver.store.mailstore import (
     StoreError,
     UserStore,
 )
+from policy import rules
 from policy.model import AccountStatus
 
 T = TypeVar("T")
@@ -241,12 +242,14 @@ async def append(session: ImapSession, command: Command) -> Ok:
 
 
 async def _check_departed_append(session: ImapSession, user: UserStore, name: str) -> None:
-    """Memo 4.1: a departed user reads and backs up mail; saving sent mail and drafts still
-    works so clients don't break, storing anything else does not."""
+    """Memo 4.1: the policy's answer to an APPEND by a departed user (Sent and Drafts
+    still work so clients don't break); the tagged NO carries every language."""
     account = session.account
     if account is None or account.status is not AccountStatus.DEPARTED:
-        return
+        return  # only a departed account is limited: no need to list its mailboxes
     boxes = await in_store(session, user.list_mailboxes)
     special = {b.name: b.special_use for b in boxes}
-    if special.get(name) not in ("\\Sent", "\\Drafts"):
-        raise CommandFailed("This account can only read and back up mail now", code="NOPERM")
+    refusal = rules.departed_store_objection(account, special.get(name))
+    if refusal is not None:
+        session.log("append", decision=refusal, detail=name)
+        raise CommandFailed(session.ctx.services.user_line(refusal), code="NOPERM")

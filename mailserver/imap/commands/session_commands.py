@@ -9,6 +9,7 @@ from base64 import b64decode, b64encode
 from mailserver.imap.protocol import Atom, Command, RawLine, continuation, untagged, untagged_status
 from mailserver.imap.protocol.values import ImapValue
 from mailserver.imap.session import CommandFailed, ImapSession, Ok, State
+from policy import rules
 from policy.model import Decision, Verdict
 
 
@@ -141,24 +142,26 @@ async def _sasl_response(session: ImapSession, initial: object, challenge: bytes
 
 
 async def _login_result(session: ImapSession, decision: Decision) -> Ok:
-    lines = session.ctx.services.user_message(decision)
+    services = session.ctx.services
     if decision.verdict is Verdict.ALLOW:
         if decision.access_ends is not None:
             # Memo 4.1: a departed user reads and backs up mail until access ends.
-            for line in lines:
+            for line in services.user_message(decision):
                 await session.send(untagged_status("OK", line, code="ALERT"))
         from mailserver.imap.commands import capabilities
 
         caps = " ".join(capabilities(session))
         return Ok("Logged in", code=f"CAPABILITY {caps}")
-    text = " / ".join(lines) if lines else "Login refused"
+    # The tagged text carries every configured language: webmail shows only that text.
+    text = services.user_line(decision)
     if decision.verdict is Verdict.TEMPFAIL:
         raise CommandFailed(text, code="UNAVAILABLE")
-    if decision.reason == "bad_credentials":
+    if decision.reason == rules.REASON_BAD_CREDENTIALS:
         raise CommandFailed(text, code="AUTHENTICATIONFAILED")
-    if decision.reason == "mailbox_elsewhere":
+    if decision.reason == rules.REASON_MAILBOX_ELSEWHERE:
         # RFC 2221 login referral: clients that know it reconnect there, others show the text.
         raise CommandFailed(text, code=f"REFERRAL imap://{decision.params['host']}/")
-    for line in lines:
+    # Desktop clients (Thunderbird) pop up [ALERT] lines: one per language, as before.
+    for line in services.user_message(decision):
         await session.send(untagged_status("OK", line, code="ALERT"))
-    raise CommandFailed(lines[-1] if lines else "Account disabled", code="CONTACTADMIN")
+    raise CommandFailed(text, code="CONTACTADMIN")
