@@ -41,7 +41,14 @@ def admin_settings(args: argparse.Namespace, *, may_create: bool = False) -> con
     adding the first accounts), which creates it and says so on stderr.
     """
     source = settings_source(args)
-    settings = config.load_valid(source.path)
+    try:
+        settings = config.load_valid(source.path)
+    except config.ConfigError as exc:
+        if source.origin is Origin.OPTION:
+            raise
+        # Not named on this command line: say where it came from ($MAILSERVER_CONFIG
+        # set in a profile long ago, a mailserver.toml in this directory).
+        raise CliError(f"{exc} (settings: {source.describe()})") from None
     data_dir = settings.data_dir
     used = source.describe()
     if data_dir.is_dir():

@@ -119,7 +119,9 @@ def test_the_environment_variable_names_the_settings_from_anywhere(tmp_path: Pat
     assert listed.returncode == 0 and BOB in listed.stdout
     assert f"using {config} (from {ENV_VAR})" in listed.stderr
     typo = run("account", "list", cwd=elsewhere, env={ENV_VAR: str(tmp_path / "typo.toml")})
-    assert typo.returncode == 1 and "cannot read" in typo.stderr
+    assert (
+        typo.returncode == 1 and "cannot read" in typo.stderr and f"from {ENV_VAR}" in typo.stderr
+    )
     assert list(elsewhere.iterdir()) == []
 
 
