@@ -1,8 +1,10 @@
 """The `mailserver` command: serve, account administration, logs, check-config.
 
 Errors are one clear line on stderr and a non-zero exit status, never a
-traceback. Every change to an account is written to the policy log with
-who made it, what changed and why.
+traceback (`cli_errors`). Administrative commands say which settings and data
+directory they use and never start an empty one by accident (`cli_settings`).
+Every change to an account is written to the policy log with who made it, what
+changed and why.
 """
 
 from __future__ import annotations
@@ -21,9 +23,20 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from mailserver import config, logtail
+from mailserver import config, config_checks, logtail
 from mailserver.app import open_directory, open_log, password_hasher, utc_now
 from mailserver.backup import commands as backup_commands
+from mailserver.cli_errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CliError,
+    fail,
+    notice,
+    stdout_closed,
+)
+from mailserver.cli_settings import admin_settings, invocation, settings_source
+from mailserver.config_source import ENV_VAR, LOCAL_FILE, SYSTEM_FILE
 from mailserver.control import notify_account_changed, notify_queue_changed
 from mailserver.directory import Directory, DirectoryError, ldap_schema
 from mailserver.directory import ldif as ldif_io
@@ -34,15 +47,9 @@ from mailserver.queue.spool import Spool, SpoolError
 from mailserver.store.locking import atomic_write
 from mailserver.store.maildir import MailboxPathError, MaildirStore
 from policy.model import Account, AccountKind, AccountStatus
-
-EXIT_USAGE = 2
-EXIT_ERROR = 1
+from policy.standing import Standing, standing
 
 _ADDRESS = re.compile(r"^[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
-
-
-class CliError(Exception):
-    """A mistake the operator can fix; printed as one line."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -53,24 +60,42 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; its exit status (see `cli_errors` for the values).
+
+    Output cut short by its reader (`mailserver account list | head`) ends the command
+    quietly with 141, whichever command it is.
+    """
     try:
-        return int(args.run(args) or 0)
+        return _run_command(argv)
+    except BrokenPipeError:
+        return stdout_closed()
+
+
+def _run_command(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)  # argparse drops its own --help quietly if cut
+    try:
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader gone away shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        raise
     except (CliError, DirectoryError, config.ConfigError, MailboxPathError, SpoolError) as exc:
-        print(f"mailserver: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(str(exc))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the operator gets one line; the details go to the debug log
         logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
-        print(f"mailserver: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"unexpected error: {type(exc).__name__}: {exc}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="mailserver", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="settings file (default: none, all defaults)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"settings file (default: ${ENV_VAR}, else ./{LOCAL_FILE}, else {SYSTEM_FILE},"
+        " else built-in defaults with data under ./var)",
+    )
     parser.set_defaults(run=lambda _args: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -78,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     check = commands.add_parser("check-config", help="validate a settings file")
-    check.add_argument("file", type=Path, nargs="?", help="file to check (default: --config)")
+    check.add_argument(
+        "file", type=Path, nargs="?", help="file to check (default: the one commands use)"
+    )
     check.set_defaults(run=cmd_check_config)
 
     logs = commands.add_parser("logs", help="read the policy log").add_subparsers(
@@ -155,7 +182,8 @@ def _account_commands(sub: Any) -> None:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("login", help="the account's login (its primary address)")
         p.add_argument("--actor", default=_default_actor(), help="who makes the change (logged)")
-        p.set_defaults(run=lambda args: _run(func, args))
+        # The first `account add` of a new installation creates its data directory.
+        p.set_defaults(run=lambda args: _run(func, args, may_create=name == "add"))
         return p
 
     add = action("add", account_add, "create an account (asks for the password)")
@@ -203,7 +231,7 @@ def _account_commands(sub: Any) -> None:
     load.add_argument("--dry-run", action="store_true", help="show what would be done")
     load.add_argument("--update", action="store_true", help="update existing accounts too")
     load.add_argument("--actor", default=_default_actor(), help="who imports (logged)")
-    load.set_defaults(run=lambda args: _run(account_import_ldif, args))
+    load.set_defaults(run=lambda args: _run(account_import_ldif, args, may_create=True))
 
 
 def _default_actor() -> str:
@@ -219,31 +247,53 @@ def _default_actor() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mailserver.serve import serve
 
-    settings = config.load_valid(args.config)
+    source = settings_source(args)
+    settings = config.load_valid(source.path)
+    missing = config_checks.missing_files(settings)
+    for error in missing:
+        fail(f"{error.key}: {error.message}")
+    if missing:
+        return EXIT_ERROR
+    for warning in config_checks.advisories(settings):
+        notice(f"warning: {warning.key}: {warning.message}")
     logging.basicConfig(
         level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # aiosmtpd's own logger echoes every command line at INFO; ours is the policy log.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, source=source.describe(), command=_this_command(args)))
     return 0
 
 
+def _this_command(args: argparse.Namespace) -> str:
+    """How to run `mailserver` again from here with the same --config (for serve's hints)."""
+    main_module = sys.modules.get("__main__")
+    spec = getattr(main_module, "__spec__", None)
+    return invocation(
+        args.config,
+        argv0=sys.argv[0] if sys.argv and sys.argv[0] else "mailserver",
+        module=spec.name if spec is not None else None,
+        executable=sys.executable,
+        cwd=Path.cwd(),
+    )
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = args.file or args.config
-    if path is None:
-        raise CliError("check-config: name a file (or use --config)")
+    path = args.file or settings_source(args).path
+    label = str(path) if path is not None else "built-in defaults"
     try:
         settings = config.load(path)
     except config.ConfigError as exc:
-        print(f"{path}: {exc.key}: {exc.message}", file=sys.stderr)
+        print(f"{label}: {exc.key}: {exc.message}", file=sys.stderr)
         return EXIT_ERROR
-    errors = config.validate(settings)
+    errors = config.validate(settings) + config_checks.missing_files(settings)
     for error in errors:
-        print(f"{path}: {error.key}: {error.message}", file=sys.stderr)
+        print(f"{label}: {error.key}: {error.message}", file=sys.stderr)
+    for warning in config_checks.advisories(settings):
+        print(f"{label}: warning: {warning.key}: {warning.message}", file=sys.stderr)
     if errors:
         return EXIT_ERROR
-    print(f"{path}: ok")
+    print(f"{label}: ok")
     return 0
 
 
@@ -256,7 +306,7 @@ def cmd_ldap_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_logs_tail(args: argparse.Namespace) -> int:
-    settings = config.load_valid(args.config)
+    settings = admin_settings(args)
     return logtail.tail(
         settings.log_dir,
         follow=args.follow,
@@ -270,7 +320,7 @@ def cmd_logs_tail(args: argparse.Namespace) -> int:
 
 
 def _spool(args: argparse.Namespace) -> tuple[config.Settings, Spool]:
-    settings = config.load_valid(args.config)
+    settings = admin_settings(args)
     return settings, Spool(settings.queue_dir)
 
 
@@ -357,8 +407,8 @@ def _queue_record(
 class Admin:
     """What an account command needs: the directory, the log, and who is acting."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.settings = config.load_valid(args.config)
+    def __init__(self, args: argparse.Namespace, *, may_create: bool = False) -> None:
+        self.settings = admin_settings(args, may_create=may_create)
         self.directory: Directory = open_directory(self.settings)
         self.log = open_log(self.settings)
         self.actor: str = getattr(args, "actor", "") or _default_actor()
@@ -378,10 +428,19 @@ class Admin:
             **fields,
         )
 
+    def standing(self, account: Account) -> Standing:
+        """The account's life-cycle state as the policy applies it now."""
+        return standing(account, utc_now(), self.settings.policy)
 
-def _run(func: Callable[[Admin], Coroutine[Any, Any, int | None]], args: argparse.Namespace) -> int:
+
+def _run(
+    func: Callable[[Admin], Coroutine[Any, Any, int | None]],
+    args: argparse.Namespace,
+    *,
+    may_create: bool = False,
+) -> int:
     async def go() -> int | None:
-        admin = Admin(args)
+        admin = Admin(args, may_create=may_create)
         try:
             return await func(admin)
         finally:
@@ -442,15 +501,39 @@ async def account_add(admin: Admin) -> None:
 
 async def account_show(admin: Admin) -> None:
     account = await _get(admin)
-    for key, value in _describe(account):
+    for key, value in _describe(account, admin.standing(account)):
         print(f"{key + ':':<18}{value}")
+
+
+# `account list` columns: login, kind, status as the policy applies it, separation date,
+# end of the grace window (the first day refused), then the recorded reason, if any.
+_LIST_HEADER = ("LOGIN", "KIND", "STATUS", "SEPARATION", "GRACE ENDS")
+
+
+def _list_line(login: str, kind: str, status: str, separation: str, ends: str) -> str:
+    return f"{login:<40} {kind:<7} {status:<26} {separation:<10} {ends:<10}"
 
 
 async def account_list(admin: Admin) -> None:
     status = AccountStatus(admin.args.status) if admin.args.status else None
-    for account in await admin.directory.list_accounts(status):
+    accounts = await admin.directory.list_accounts(status)
+    if accounts and sys.stdout.isatty():  # a header for people; scripts get the rows only
+        print(_list_line(*_LIST_HEADER).rstrip())
+    for account in accounts:
+        state = admin.standing(account)
         note = f"  {account.status_reason}" if account.status_reason else ""
-        print(f"{account.login:<40} {account.kind.value:<7} {account.status.value:<10}{note}")
+        line = _list_line(
+            account.login,
+            account.kind.value,
+            state.label,
+            _day(state.separation_date),
+            _day(state.grace_ends),
+        )
+        print((line + note).rstrip())
+
+
+def _day(day: dt.date | None) -> str:
+    return day.isoformat() if day is not None else "-"
 
 
 async def account_approve(admin: Admin) -> None:
@@ -523,10 +606,10 @@ async def account_export(admin: Admin) -> None:
     hashes_of = getattr(admin.directory, "password_hashes", None)
     hashes = await hashes_of() if hashes_of is not None else {}
     if hashes_of is None:
-        print("mailserver: this directory does not give out password hashes", file=sys.stderr)
+        notice("this directory does not give out password hashes")
     out = io.BytesIO()
     for warning in ldif_io.write_ldif(out, accounts, hashes, base):
-        print(f"mailserver: note: {warning}", file=sys.stderr)
+        notice(f"note: {warning}")
     if args.output is None:
         sys.stdout.buffer.write(out.getvalue())
         sys.stdout.flush()
@@ -587,17 +670,23 @@ async def _set_status(admin: Admin, status: AccountStatus, action: str, **kwargs
         account.login, status, actor=admin.actor, now=utc_now(), **kwargs
     )
     admin.record(action, account, detail=kwargs.get("reason") or None)
-    extra = f" (separated {account.separation_date})" if account.separation_date else ""
-    print(f"{account.login} is now {account.status.value}{extra}")
+    state = admin.standing(account)
+    ends = _day(state.grace_ends)
+    extra = ""
+    if state.grace_ends is not None and not state.still_staff:
+        extra = f" (separated {_day(state.separation_date)}, grace ends {ends})"
+    elif state.grace_ends is not None:
+        extra = f"; departed from then, grace ends {ends}"
+    print(f"{account.login} is now {state.label}{extra}")
 
 
-def _describe(account: Account) -> list[tuple[str, str]]:
+def _describe(account: Account, state: Standing) -> list[tuple[str, str]]:
     rows = [
         ("login", account.login),
         ("address", account.address),
         ("aliases", ", ".join(account.aliases) or "-"),
         ("kind", account.kind.value),
-        ("status", account.status.value),
+        ("status", state.label),
     ]
     if account.status_reason:
         rows.append(("reason", account.status_reason))
@@ -607,6 +696,9 @@ def _describe(account: Account) -> list[tuple[str, str]]:
         rows.append(("since", account.status_since.isoformat(timespec="seconds")))
     if account.separation_date:
         rows.append(("separation date", account.separation_date.isoformat()))
+    if state.grace_ends is not None:
+        over = " (over: logins refused; the sweep suspends it)" if state.grace_over else ""
+        rows.append(("grace ends", state.grace_ends.isoformat() + over))
     rows.append(("unit", account.unit or "-"))
     if account.kind is AccountKind.ROLE:
         rows.append(("responsible", account.responsible or "-"))

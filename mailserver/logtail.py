@@ -302,8 +302,6 @@ def tail(
                 out.flush()
     except KeyboardInterrupt:
         pass
-    except BrokenPipeError:  # `logs tail | head`
-        pass
-    finally:
+    finally:  # `logs tail | head`: the BrokenPipeError goes up to the CLI, which exits 141
         follower.close()
     return 0

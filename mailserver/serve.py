@@ -37,6 +37,9 @@ from mailserver.smtp.submission import SubmissionHandler
 
 log = logging.getLogger(__name__)
 
+# The README's domain, for the first-account hint when no local domain is configured.
+EXAMPLE_DOMAIN = "bangkok.go.th"
+
 
 @dataclass
 class Listener:
@@ -138,7 +141,25 @@ async def watch_directory(services: Services, watch: AccountWatch) -> None:
     await feed.run()
 
 
-async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
+def first_account_hint(settings: Settings, command: str) -> str:
+    """The command that adds a first account, as it works from where `serve` was started:
+    `command` is how this program was invoked (with its --config), the domain the first
+    configured local domain, else the README's."""
+    domains = settings.server.local_domains
+    return f"{command} account add alice@{domains[0] if domains else EXAMPLE_DOMAIN}"
+
+
+async def serve(
+    settings: Settings,
+    out: TextIO = sys.stdout,
+    *,
+    source: str = "",
+    command: str = "mailserver",
+) -> None:
+    """Run every listener, the queue, the change feed and the sweeps until SIGTERM/SIGINT.
+
+    `source` says where the settings came from and `command` how to run this program
+    again (both for the start-up report)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -167,6 +188,8 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
     print(f"mailserver started on node {settings.server.node}", file=out)
     for listener in listeners:
         print(f"  {listener.name:<28} {listener.address}", file=out)
+    if source:
+        print(f"  settings                     {source}", file=out)
     print(f"  data directory               {settings.data_dir}", file=out)
     print(f"  policy log                   {services.log.path}", file=out)
     try:
@@ -177,7 +200,7 @@ async def serve(settings: Settings, out: TextIO = sys.stdout) -> None:
         empty = False
     if empty:
         print("No accounts yet. Add the first one in another terminal:", file=out)
-        print("  mailserver account add alice@example.org", file=out)
+        print(f"  {first_account_hint(settings, command)}", file=out)
     out.flush()
     rotation = asyncio.create_task(rotate_daily(services))
     queue = asyncio.create_task(runner.run())

@@ -18,11 +18,11 @@ from mailserver import config
 from mailserver.app import open_directory, open_log
 from mailserver.backup.export import FORMATS, ExportError, ExportResult, export_mailbox
 from mailserver.backup.progress import MIB
+from mailserver.cli_errors import fail, notice
+from mailserver.cli_settings import admin_settings
 from mailserver.store.maildir import MailboxPathError
 from mailserver.store.mailstore import MailStore
 from policy.model import Account
-
-EXIT_ERROR = 1
 
 
 def add_parser(commands: Any, default_actor: str) -> None:
@@ -43,17 +43,12 @@ def add_parser(commands: Any, default_actor: str) -> None:
     export.set_defaults(run=cmd_export)
 
 
-def _fail(message: str) -> int:
-    print(f"mailserver: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    settings = config.load_valid(args.config)
+    settings = admin_settings(args)
     try:
         return _export(settings, args)
     except (ExportError, MailboxPathError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
 
 
 async def _lookup(settings: config.Settings, login: str) -> Account | None:
@@ -71,8 +66,8 @@ def _export(settings: config.Settings, args: argparse.Namespace) -> int:
     user = store.user(login)
     if account is None:
         if not user.maildir.is_dir():
-            return _fail(f"no account {login!r} and no mailbox")
-        print(f"mailserver: note: {login} is not in the directory", file=sys.stderr)
+            return fail(f"no account {login!r} and no mailbox")
+        notice(f"note: {login} is not in the directory")
     output: Path = args.output
     # In this thread, so that Ctrl-C stops it (and removes the temporary file).
     result: ExportResult = export_mailbox(

@@ -15,6 +15,8 @@ from typing import Any
 
 from mailserver import config
 from mailserver.app import open_directory, open_log, utc_now
+from mailserver.cli_errors import EXIT_ERROR, fail
+from mailserver.cli_settings import admin_settings
 from mailserver.control import notify_account_changed, notify_queue_changed
 from mailserver.lifecycle import hrfeed, state
 from mailserver.lifecycle.apply import FeedContext, apply_plan
@@ -22,8 +24,6 @@ from mailserver.lifecycle.sweep import DEFAULT_ACTOR, SweepContext, sweep
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
 from policy.calendar import utc_date
-
-EXIT_ERROR = 1
 
 
 def add_parsers(sub: Any, default_actor: str) -> None:
@@ -45,20 +45,15 @@ def add_parsers(sub: Any, default_actor: str) -> None:
     feed.set_defaults(run=cmd_apply)
 
 
-def _fail(message: str) -> int:
-    print(f"mailserver: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
 # --- sweep ---------------------------------------------------------------------------
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    settings = config.load_valid(args.config)
+    settings = admin_settings(args)
     try:
         return asyncio.run(_sweep(settings, args.actor, args.dry_run))
     except state.StateError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
 
 
 async def _sweep(settings: config.Settings, actor: str, dry_run: bool) -> int:
@@ -95,11 +90,11 @@ async def _sweep(settings: config.Settings, actor: str, dry_run: bool) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    settings = config.load_valid(args.config)
+    settings = admin_settings(args)
     try:
         text = args.file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"{args.file}: cannot read: {exc}")
+        return fail(f"{args.file}: cannot read: {exc}")
     return asyncio.run(_apply(settings, args, text))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import smtplib
+import sys
 import time
 
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context, login_once
@@ -22,9 +24,12 @@ def test_serve_reports_what_it_started(server: MailServer) -> None:
 
 
 def test_first_start_says_how_to_add_an_account(make_server) -> None:
+    """The hint is the command as this server was started: here `python -m`, --config."""
     server = make_server()
     server.stop()
-    assert b"mailserver account add" in server.process.stdout.read()
+    report = server.process.stdout.read().decode()
+    command = shlex.join([sys.executable, "-m", "mailserver.cli", "--config", str(server.config)])
+    assert f"  {command} account add alice@bangkok.go.th\n" in report
 
 
 def test_sigterm_finishes_a_transaction_in_flight(server: MailServer) -> None:

@@ -385,7 +385,7 @@ def ppolicy_slapd(tmp_path: Path) -> Iterator[Slapd]:
 
 def test_sweep_suspends_a_departed_account_in_ldap(ppolicy_slapd: Slapd, tmp_path: Path) -> None:
     root = tmp_path / "cli"
-    root.mkdir()
+    (root / "var").mkdir(parents=True)  # a node that has run: the CLI refuses a missing one
     config, ports = write_config(
         root,
         directory=ppolicy_slapd.directory_settings(root),
