@@ -19,14 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mailserver import access
+from mailserver import access, smtpclient
 from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
 from mailserver.queue import dsn, mx, schedule
 from mailserver.queue.admin import ADMIN_BOUNCE
 from mailserver.queue.model import GaveUp, QueuedMessage, Recipient, RecipientState
 from mailserver.queue.spool import Spool, SpoolError
-from mailserver.smtp import outbound
 from policy.model import Action, Request, Service, Verdict
 
 log = logging.getLogger(__name__)
@@ -282,8 +281,8 @@ class QueueRunner:
         """Hand the message to the server holding the mailbox (mailHost), by SMTP."""
         relay = self.settings.relay
         async with self._destinations[f"mailhost:{host}"]:
-            (outcome,) = await outbound.deliver(
-                [outbound.Target(host, (host,), relay.mail_host_port)],
+            (outcome,) = await smtpclient.deliver(
+                [smtpclient.Target(host, (host,), relay.mail_host_port)],
                 message.sender,
                 [recipient.address],
                 content,
@@ -322,7 +321,7 @@ class QueueRunner:
                     self._result(r, "temporary", 451, f"{exc.enhanced} {exc.text}", "", now)
                     for r in recipients
                 ]
-            outcomes = await outbound.deliver(
+            outcomes = await smtpclient.deliver(
                 targets,
                 message.sender,
                 [r.address for r in recipients],
@@ -352,7 +351,7 @@ class QueueRunner:
 
     async def _route(
         self, domain: str
-    ) -> tuple[list[outbound.Target], outbound.TlsPolicy, tuple[str, str] | None]:
+    ) -> tuple[list[smtpclient.Target], smtpclient.TlsPolicy, tuple[str, str] | None]:
         relay = self.settings.relay
         if relay.smarthost:
             auth = None
@@ -360,17 +359,17 @@ class QueueRunner:
                 path = self.settings.path(relay.smarthost_password_file)
                 password = (await asyncio.to_thread(Path.read_text, path)).strip()
                 auth = (relay.smarthost_username, password)
-            tls: outbound.TlsPolicy = (
+            tls: smtpclient.TlsPolicy = (
                 "required" if relay.smarthost_require_tls or auth else "opportunistic"
             )
-            return [outbound.parse_smarthost(relay.smarthost)], tls, auth
+            return [smtpclient.parse_smarthost(relay.smarthost)], tls, auth
         hosts = await mx.resolve_destination(domain, self._resolver, port=relay.remote_port)
         # RFC 5321 §5.1: never send to ourselves; a domain whose MX is us would loop.
         own = self.settings.server.hostname.lower().rstrip(".")
         hosts = [h for h in hosts if h.name.lower().rstrip(".") != own]
         if not hosts:
             raise mx.PermanentFailure("5.4.6", f"mail for {domain} loops back to this server")
-        targets = [outbound.Target(h.name, h.addresses, h.port) for h in hosts]
+        targets = [smtpclient.Target(h.name, h.addresses, h.port) for h in hosts]
         return targets, "opportunistic", None
 
     # --- results, DSNs and the log -------------------------------------------------------

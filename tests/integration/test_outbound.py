@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mailserver.smtp.outbound import Outcome, Target, deliver, parse_smarthost
+from mailserver.smtpclient.client import Outcome, Target, deliver, parse_smarthost
 from tests.integration.conftest import free_port
 
 if TYPE_CHECKING:  # not imported at run time: pytest loads it as a plugin, below

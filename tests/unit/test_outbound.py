@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailserver.smtp.outbound import (
+from mailserver.smtpclient.client import (
     Target,
     bad_address,
     classify,
