@@ -40,11 +40,11 @@ from mailserver.config_source import ENV_VAR, LOCAL_FILE, SYSTEM_FILE
 from mailserver.control import notify_account_changed, notify_queue_changed
 from mailserver.directory import Directory, DirectoryError, ldap_schema
 from mailserver.directory import ldif as ldif_io
+from mailserver.durable import write_file_durably
 from mailserver.lifecycle import commands as lifecycle_commands
 from mailserver.queue import admin as queue_admin
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool, SpoolError
-from mailserver.store.locking import atomic_write
 from mailserver.store.maildir import MailboxPathError, MaildirStore
 from policy.model import Account, AccountKind, AccountStatus
 from policy.standing import Standing, standing
@@ -614,7 +614,8 @@ async def account_export(admin: Admin) -> None:
         sys.stdout.buffer.write(out.getvalue())
         sys.stdout.flush()
     else:
-        atomic_write(args.output, out.getvalue())  # mode 0600: it holds password hashes
+        # Mode 0600: it holds password hashes. No lock: two exports may race to one file.
+        write_file_durably(args.output, out.getvalue())
         print(f"exported {len(accounts)} accounts under {base} -> {args.output}")
     admin.log.write(
         "admin",

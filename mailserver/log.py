@@ -299,6 +299,9 @@ class PolicyLog:
             return
         target = plain.with_name(plain.name + ".gz")
         tmp = plain.with_name(plain.name + ".gz.tmp")
+        # Not durable.write_file_durably: a day of log is streamed through gzip rather than
+        # held in memory, so this file object is fsynced here (under _compress_lock, one
+        # writer, hence the fixed temporary name that the next rotation overwrites).
         with open(tmp, "wb") as raw:
             if target.exists():
                 with open(target, "rb") as old:

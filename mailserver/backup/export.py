@@ -37,9 +37,9 @@ from typing import BinaryIO, TextIO
 from mailserver.backup import mbox
 from mailserver.backup.progress import Progress
 from mailserver.backup.tarstream import TarStream
+from mailserver.durable import fsync_dir
 from mailserver.store import names
 from mailserver.store.flags import KEYWORDS_FILE, Keywords, decode_letters, split_name
-from mailserver.store.locking import fsync_dir
 from mailserver.store.mailbox import Entry, Mailbox
 from mailserver.store.mailstore import UserStore
 
@@ -220,7 +220,12 @@ class _Writer:
 
 @contextlib.contextmanager
 def _atomic_output(output: Path, force: bool) -> Iterator[BinaryIO]:
-    """A temporary file beside `output`; on success fsynced and renamed to `output`."""
+    """A temporary file beside `output`; on success fsynced and renamed to `output`.
+
+    Not durable.write_file_durably: the archive is streamed member by member (an account
+    can be larger than memory) and, without `force`, published by a hard link that never
+    replaces a file which appeared meanwhile; so this file object is fsynced here.
+    """
     fd, temp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     temp = Path(temp_name)
     try:

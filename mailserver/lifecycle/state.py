@@ -16,13 +16,12 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mailserver.durable import fsync_dir, write_all
+from mailserver.durable import write_file_durably
 from policy.lifecycle import SweepState, WarningSent
 
 STATE_NAME = "lifecycle-state.json"
@@ -55,18 +54,9 @@ def load(path: Path) -> SweepState:
 def save(path: Path, state: SweepState) -> None:
     """Replace the file with `state`, durably."""
     data = json.dumps(_encode(state), indent=1, sort_keys=True).encode() + b"\n"
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        write_file_durably(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise StateError(f"{path}: cannot write: {exc.strerror}") from None
 
 

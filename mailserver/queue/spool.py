@@ -19,14 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mailserver.durable import fsync_dir, write_all
+from mailserver.durable import fsync_dir, write_file_durably
 from mailserver.queue.model import QueuedMessage, Recipient
 
 log = logging.getLogger(__name__)
@@ -142,15 +141,6 @@ class Spool:
         self._write(self.envelopes / f"{message.id}.json", data)
 
     def _write(self, target: Path, data: bytes) -> None:
-        tmp = self.tmp / f"{target.name}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        os.rename(tmp, target)
-        fsync_dir(target.parent)
+        # Through tmp/ (so that `recover` clears what a crash left), with a temporary
+        # name of its own: the runner and the CLI may update one envelope at once.
+        write_file_durably(target, data, tmp_dir=self.tmp)

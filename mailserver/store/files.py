@@ -15,8 +15,8 @@ import socket
 import time
 from pathlib import Path
 
+from mailserver.durable import fsync_dir, write_new_file
 from mailserver.store.flags import INFO_SEP
-from mailserver.store.locking import fsync_dir, write_all
 
 _SIZE_FIELD = re.compile(r",([SW])=(\d+)")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -88,17 +88,7 @@ class MessageWriter:
         message's INTERNALDATE, which Dovecot reads from the file's mtime.
         """
         tmp_path = maildir / "tmp" / self.basename(len(content), wire_size(content))
-        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            write_all(fd, content)
-            if mtime is not None:
-                os.utime(fd, (mtime, mtime))
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            tmp_path.unlink(missing_ok=True)
-            raise
-        os.close(fd)
+        write_new_file(tmp_path, content, mtime=mtime)
         return tmp_path
 
     @staticmethod

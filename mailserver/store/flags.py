@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from mailserver.durable import write_file_durably
 from mailserver.store.errors import InvalidFlag
-from mailserver.store.locking import atomic_write
 
 INFO_SEP = ":2,"
 KEYWORDS_FILE = "dovecot-keywords"
@@ -80,7 +80,7 @@ class Keywords:
     def save(self, mailbox_dir: Path) -> None:
         """Write the table atomically (the caller holds the mailbox lock)."""
         lines = "".join(f"{i} {n}\n" for i, n in enumerate(self.names) if n is not None)
-        atomic_write(mailbox_dir / KEYWORDS_FILE, lines.encode())
+        write_file_durably(mailbox_dir / KEYWORDS_FILE, lines.encode(), caller_holds_lock=True)
         self.dirty = False
 
     def name(self, letter: str) -> str | None:

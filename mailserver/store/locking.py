@@ -1,4 +1,4 @@
-"""Locks and atomic file replacement shared by the store's modules.
+"""Locks shared by the store's modules (durable writes are in mailserver/durable.py).
 
 A lock here is two locks: a `threading.Lock` per path for the sessions of this
 process, then an fcntl (POSIX record) lock on the file for other processes,
@@ -16,10 +16,6 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-
-from mailserver.durable import fsync_dir, write_all
-
-__all__ = ["atomic_write", "fsync_dir", "locked", "write_all"]
 
 _registry_guard = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
@@ -46,21 +42,3 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             os.close(fd)  # closing releases the fcntl lock
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so a crash leaves either the old or the new content.
-
-    Write `<name>.tmp`, fsync it, rename it over `path`, fsync the directory. The
-    caller holds the lock that serialises writers, so one fixed temp name is enough;
-    a temp file left by a crash is simply overwritten by the next writer.
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    fsync_dir(path.parent)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from mailserver.durable import fsync_dir
 from mailserver.store import uidlist as uidlist_io
 from mailserver.store.errors import MailboxNotFound, StoreError
 from mailserver.store.files import to_wire, virtual_size
@@ -44,7 +45,7 @@ from mailserver.store.flags import (
     encode_letters,
     split_name,
 )
-from mailserver.store.locking import fsync_dir, locked
+from mailserver.store.locking import locked
 from mailserver.store.uidlist import UidList
 
 _log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mailserver.durable import fsync_dir
 from mailserver.store.files import MessageWriter, to_disk
-from mailserver.store.locking import fsync_dir
 from mailserver.store.notify import ChangeNotifier
 
 _SAFE_LOCALPART = re.compile(r"^[a-z0-9!#$%&'*+=?^_`{|}~-][a-z0-9!#$%&'*+=?^_`{|}~.-]*$")

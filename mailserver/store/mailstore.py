@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mailserver import mutf7
+from mailserver.durable import fsync_dir, write_file_durably
 from mailserver.store import names
 from mailserver.store import uidlist as uidlist_io
 from mailserver.store.errors import (
@@ -36,7 +37,7 @@ from mailserver.store.errors import (
 )
 from mailserver.store.files import MessageWriter, final_path, to_disk, wire_size
 from mailserver.store.flags import canonical_flag
-from mailserver.store.locking import atomic_write, fsync_dir, locked
+from mailserver.store.locking import locked
 from mailserver.store.mailbox import Mailbox
 from mailserver.store.maildir import MaildirStore
 from mailserver.store.models import (
@@ -407,7 +408,9 @@ class UserStore:
 
     def _write_subscriptions(self, subscribed: list[str]) -> None:
         content = "".join(f"{mutf7.encode(n)}\n" for n in subscribed)
-        atomic_write(self.maildir / SUBSCRIPTIONS_FILE, content.encode("ascii"))
+        # Every caller holds the account lock.
+        data = content.encode("ascii")
+        write_file_durably(self.maildir / SUBSCRIPTIONS_FILE, data, caller_holds_lock=True)
 
     # -- messages --------------------------------------------------------------------------
 

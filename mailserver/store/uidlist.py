@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailserver.store.locking import atomic_write, locked
+from mailserver.durable import write_file_durably
+from mailserver.store.locking import locked
 
 UIDLIST_FILE = "dovecot-uidlist"
 UIDVALIDITY_FILE = "mailserver-uidvalidity"
@@ -95,7 +96,7 @@ def read(mailbox_dir: Path) -> UidList | None:
 
 def write(mailbox_dir: Path, uidlist: UidList) -> None:
     """Replace the index atomically; the caller holds the mailbox lock."""
-    atomic_write(mailbox_dir / UIDLIST_FILE, uidlist.serialise())
+    write_file_durably(mailbox_dir / UIDLIST_FILE, uidlist.serialise(), caller_holds_lock=True)
 
 
 def allocate_uidvalidity(account_root: Path) -> int:
@@ -107,5 +108,5 @@ def allocate_uidvalidity(account_root: Path) -> int:
         except (FileNotFoundError, ValueError):
             last = 0
         value = max(int(time.time()), last + 1) % 2**32 or 1
-        atomic_write(counter, f"{value}\n".encode())
+        write_file_durably(counter, f"{value}\n".encode(), caller_holds_lock=True)
     return value
