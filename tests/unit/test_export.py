@@ -336,6 +336,10 @@ def test_flags_replace_the_messages_own_status_fields() -> None:
         b"\r\nb\r\n\n"
     )
     assert _mbox(b"Subject: s\n\nb\n", recent=True).count(b"Status") == 0
+    # A header the message ends inside still carries the flags.
+    assert _mbox(b"Subject: s\nX: b", frozenset({"\\Seen"})).split(b"\n", 1)[1] == (
+        b"Subject: s\nX: b\nStatus: RO\n\n"
+    )
 
 
 def test_a_message_without_final_newline_gets_one() -> None:
