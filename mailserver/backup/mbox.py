@@ -80,8 +80,13 @@ def _read_header(source: BinaryIO) -> tuple[list[bytes], bytes, bool]:
         if line in (b"", b"\n", b"\r\n"):
             return lines, line, True
         total += len(line)
-        if total > MAX_HEADER or not line.endswith(b"\n"):
+        if total > MAX_HEADER:
             return lines, line, False  # not a header we can rewrite: copy it through
+        if not line.endswith(b"\n"):
+            # The message ends inside its header: its last field gets the line end that
+            # every message without a final newline gets in the mbox.
+            eol = b"\r\n" if lines and lines[0].endswith(b"\r\n") else b"\n"
+            return [*lines, line + eol], b"", True
         lines.append(line)
 
 

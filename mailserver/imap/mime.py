@@ -325,7 +325,10 @@ def _parse_content_type(value: bytes | None, digest: bool = False) -> _ContentTy
         return _default_content_type(digest)
     i = _skip_cfws(v, i + 1)
     sub, i = _read_token(v, i)
-    if not sub:
+    i = _skip_cfws(v, i)
+    if not sub or (i < len(v) and v[i : i + 1] != b";"):
+        # "text/plain charset=utf-8": no ";" before the parameters, so the field is
+        # invalid as a whole (RFC 2045 §5.1 syntax) and §5.2's default applies.
         return _default_content_type(digest)
     params = _parse_params(v, i)
     if typ.lower() == b"text" and not any(n.lower() == "charset" for n, _v in params):
@@ -358,8 +361,11 @@ def _params_value(params: list[tuple[str, str]]) -> list[str] | None:
     return out
 
 
-def _language_value(value: bytes | None) -> list[Any] | bytes | None:
-    """``body-fld-lang`` from Content-Language (RFC 3282): one string, a list, or NIL."""
+def _language_value(value: bytes | None) -> list[Any] | None:
+    """``body-fld-lang`` from Content-Language (RFC 3282): a list of tags, or NIL.
+
+    RFC 3501 §9 allows one string or a list; a list even for one tag is what Dovecot sends.
+    """
     if value is None:
         return None
     v = value.replace(b"\r", b"").replace(b"\n", b"")
@@ -375,11 +381,7 @@ def _language_value(value: bytes | None) -> list[Any] | bytes | None:
         cleaned.append(v[i])
         i += 1
     langs = [x.strip() for x in bytes(cleaned).split(b",") if x.strip()]
-    if not langs:
-        return None
-    if len(langs) == 1:
-        return langs[0]
-    return list(langs)
+    return list(langs) or None
 
 
 # ---------------------------------------------------------------------------
@@ -398,6 +400,7 @@ class _Entity:
     ctype: _ContentType
     children: list[_Entity] = field(default_factory=list)
     message: _Entity | None = None  # the encapsulated message of a message/rfc822 part
+    encoded: bool = False  # ``message`` stands in for an encoded message/rfc822 body
 
     def first(self, lname: str) -> _Field | None:
         """The first header field with this (lower-case) name."""
@@ -449,13 +452,14 @@ def _binary_cte(ent: _Entity) -> bytes | None:
 
     Unlike BODYSTRUCTURE (where an invalid value reads as 7bit), an unrecognised token such
     as ``text`` from ``text/html`` makes BINARY fail with UNKNOWN-CTE (RFC 3516 §4.3), as
-    in Dovecot.  None means absent or empty (7bit).
+    in Dovecot.  None means absent (7bit).
     """
     v = ent.value("content-transfer-encoding")
     if v is None:
         return None
     tok, _ = _read_token(v, _skip_cfws(v, 0))
-    return tok.lower() or None
+    # An empty field names no mechanism (RFC 2045 §6.1): b"", which BINARY cannot decode.
+    return tok.lower()
 
 
 class _Hit:
@@ -555,18 +559,27 @@ def _parse_entity(
         if line.startswith(b"--") and stack:
             hit = _boundary_hit(data, pos, le, stack)
             if hit is not None:
-                # A delimiter inside the header: the header ends, the body is empty.
-                hdr_end = body_start = pos
+                # A delimiter inside the header: the header ends, the body is empty, and
+                # the line break before the delimiter is the delimiter's (RFC 2046 §5.1.1).
+                hdr_end = body_start = _trim_eol(data, pos, start)
                 break
         pos = le
     fields = _parse_fields(data, start, hdr_end)
     ct_field = next((f for f in fields if f.lname == "content-type"), None)
     ctype = _parse_content_type(None if ct_field is None else ct_field.unfolded(), digest)
     ent = _Entity(start, body_start, end, fields, ctype)
-    if hit is not None:
-        ent.end = body_start
-        return ent, hit
     boundary = ctype.param("boundary") if ent.is_multipart else None
+    if hit is None and stack and hdr_end < body_start and data.startswith(b"--", body_start):
+        # A delimiter of an enclosing multipart right after the blank line takes that line
+        # break (RFC 2046 §5.1.1): the header has no separator and there is no body.  The
+        # entity's own boundary is tried first, as it would be in its body.
+        own = [*stack, boundary.encode("utf-8", "surrogateescape")] if boundary else stack
+        next_hit = _boundary_hit(data, body_start, _line_end(data, body_start, end), own)
+        if next_hit is not None and next_hit.level < len(stack):
+            hit, ent.body_start = next_hit, hdr_end
+    if hit is not None:
+        ent.end = ent.body_start
+        return ent, hit
     if ent.is_multipart and boundary and depth < _MAX_DEPTH:
         inner = [*stack, boundary.encode("utf-8", "surrogateescape")]
         level = len(inner) - 1
@@ -595,10 +608,10 @@ def _parse_entity(
         stop, hit = _scan_to_boundary(data, body_start, end, stack)
         ent.end = stop if hit is None else _trim_eol(data, stop, body_start)
         return ent, hit
-    if ctype.ltype == "message" and ctype.lsubtype == "rfc822" and depth < _MAX_DEPTH:
+    is_message = ctype.ltype == "message" and ctype.lsubtype == "rfc822"
+    if is_message and depth < _MAX_DEPTH:
         enc = (_cte_token(ent) or b"7bit").lower()
-        # RFC 2046 §5.2.1: only 7bit/8bit/binary are allowed; an encoded message/rfc822 is
-        # treated as an opaque leaf.
+        # RFC 2046 §5.2.1: only 7bit/8bit/binary are allowed.
         if enc in (b"7bit", b"8bit", b"binary"):
             msg, hit = _parse_entity(data, body_start, end, stack, depth=depth + 1)
             ent.message = msg
@@ -606,6 +619,12 @@ def _parse_entity(
             return ent, hit
     stop, hit = _scan_to_boundary(data, body_start, end, stack)
     ent.end = stop if hit is None else _trim_eol(data, stop, body_start)
+    if is_message:
+        # An encoded message/rfc822 is not parsed.  RFC 3501 §7.4.2 still wants its
+        # envelope and body, so it stands for a message whose header is all of the encoded
+        # text (no field in it: an empty envelope) and whose body is empty, as in Dovecot.
+        ent.message = _Entity(body_start, ent.end, ent.end, [], _default_content_type(False))
+        ent.encoded = True
     return ent, hit
 
 
@@ -829,8 +848,11 @@ _IDENTITY_CTE = {b"7bit", b"8bit", b"binary"}
 
 
 def _decode_cte(body: bytes, encoding: bytes | None) -> bytes | None:
-    """Decode a body by its Content-Transfer-Encoding (RFC 2045 §6); None if unknown."""
-    enc = (encoding or b"7bit").lower()
+    """Decode a body by its Content-Transfer-Encoding (RFC 2045 §6); None if unknown.
+
+    ``encoding`` None means the field is absent: 7bit (RFC 2045 §6.1).
+    """
+    enc = b"7bit" if encoding is None else encoding.lower()
     if enc in _IDENTITY_CTE:
         return body
     if enc == b"base64":
@@ -853,6 +875,8 @@ def _b64decode(body: bytes) -> bytes:
 
 def _qp_decode(body: bytes) -> bytes:
     """Quoted-printable decoding (RFC 2045 §6.7), keeping CRLF line ends."""
+    # Rule (3): white space at the end of an encoded line was added in transport; delete it.
+    body = re.sub(rb"[ \t]+(?=\r?\n|$)", b"", body)
     try:
         out = quopri.decodestring(body)
     except (ValueError, binascii.Error):
@@ -1084,15 +1108,21 @@ class ParsedMessage:
             return _header_bytes(data, target)
         if text == "TEXT":
             return data[target.body_start : target.end]
-        if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-            names = {f.lower() for f in fields}
-            keep = text == "HEADER.FIELDS"
+        names = {f.lower() for f in fields}
+        if text == "HEADER.FIELDS":
+            # The chosen fields, each with its line end, and a blank line (RFC 3501 §6.4.5).
             out = b"".join(
                 data[f.start : f.end] + (b"" if data[f.end - 1 : f.end] == b"\n" else b"\r\n")
                 for f in target.fields
-                if (f.lname in names) == keep
+                if f.lname in names
             )
             return out + b"\r\n"
+        if text == "HEADER.FIELDS.NOT":
+            # The header with those fields taken out, so that NOT of no field is HEADER
+            # (the blank line stays only if the message has one), as in Dovecot.
+            kept = b"".join(data[f.start : f.end] for f in target.fields if f.lname not in names)
+            fields_end = target.fields[-1].end if target.fields else target.start
+            return kept + data[fields_end : target.body_start]
         if text == "MIME":
             return b""  # MIME needs a part number (RFC 3501 §6.4.5)
         return None
@@ -1115,7 +1145,7 @@ class ParsedMessage:
             return b""
         if node.is_multipart:
             return _binary_multipart_body(self.raw, node, 0)
-        if node.message is not None:
+        if node.message is not None and not node.encoded:
             return _binary_entity(self.raw, node.message, 0)
         return _decode_cte(self.raw[node.body_start : node.end], _binary_cte(node))
 
@@ -1150,7 +1180,7 @@ def _binary_entity(data: bytes, ent: _Entity, depth: int) -> bytes | None:
     header = data[ent.start : ent.body_start]
     if ent.is_multipart:
         body = _binary_multipart_body(data, ent, depth)
-    elif ent.message is not None:
+    elif ent.message is not None and not ent.encoded:
         body = _binary_entity(data, ent.message, depth + 1)
     else:
         enc = _binary_cte(ent)
@@ -1181,27 +1211,23 @@ def _binary_multipart_body(data: bytes, ent: _Entity, depth: int) -> bytes | Non
 
 
 def _header_bytes(data: bytes, ent: _Entity) -> bytes:
-    """The header of ``ent`` including the blank line (adds CRLF when it has none)."""
-    h = data[ent.start : ent.body_start]
-    if not h:
-        return b""  # an empty part has no header at all (Dovecot answers "")
-    if ent.body_start == ent.end and not (
-        h.endswith(b"\n\r\n") or h.endswith(b"\n\n") or h in (b"\r\n", b"\n")
-    ):
-        # No blank line in the message: supply the separator, as Dovecot does.
-        if h and not h.endswith(b"\n"):
-            h += b"\r\n"
-        h += b"\r\n"
-    return h
+    """The header of ``ent`` as stored, the blank line included when there is one.
+
+    A message that ends inside its header has no blank line, and none is made up:
+    HEADER followed by TEXT must give back the message (RFC 3501 §6.4.5), as in Dovecot.
+    """
+    return data[ent.start : ent.body_start]
 
 
 def _envelope_of(ent: _Entity) -> list[Any]:
     """ENVELOPE fields of an entity's header (RFC 3501 §7.4.2)."""
-    # Where a field repeats, the last one wins (Dovecot's behaviour; RFC 5322 §3.6 allows one).
+    # RFC 5322 §3.6 allows each field once.  Where one repeats anyway, the last Date,
+    # Subject, In-Reply-To and Message-ID win and the addresses of every From, Sender,
+    # Reply-To, To, Cc and Bcc field are listed, so none is hidden (as in Dovecot).
     v = ent.last_value
-    from_ = _parse_address_list(v("from"))
-    sender = _parse_address_list(v("sender"))
-    reply_to = _parse_address_list(v("reply-to"))
+    from_ = _addresses_of(ent, "from")
+    sender = _addresses_of(ent, "sender")
+    reply_to = _addresses_of(ent, "reply-to")
     subject = v("subject")
     # RFC 3501 §7.4.2: absent or empty Sender / Reply-To take the From value.
     if sender is None:
@@ -1214,12 +1240,21 @@ def _envelope_of(ent: _Entity) -> list[Any]:
         from_,
         sender,
         reply_to,
-        _parse_address_list(v("to")),
-        _parse_address_list(v("cc")),
-        _parse_address_list(v("bcc")),
+        _addresses_of(ent, "to"),
+        _addresses_of(ent, "cc"),
+        _addresses_of(ent, "bcc"),
         v("in-reply-to"),
         v("message-id"),
     ]
+
+
+def _addresses_of(ent: _Entity, lname: str) -> list[Any] | None:
+    """The addresses of every field named ``lname``, in order; NIL when there are none."""
+    found: list[Any] = []
+    for f in ent.fields:
+        if f.lname == lname:
+            found += _parse_address_list(f.unfolded()) or []
+    return found or None
 
 
 def _count_lines(data: bytes, start: int, end: int) -> int:

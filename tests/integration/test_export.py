@@ -15,11 +15,11 @@ import tarfile
 from pathlib import Path
 
 from mailserver import mutf7
+from tests.corpus import own_messages
 from tests.integration.conftest import MailServer, require_tool
 from tests.integration.test_imap_clients import mbsync_config, run_mbsync
 from tests.integration.test_imap_messages import BOB, imap_client, send, thai_message
 
-CORPUS = Path("/work/shared/corpus/mikel-mail")
 FOLDERS = ["INBOX", "Sent", "Drafts", "โครงการ", "โครงการ/งบประมาณ 2567", "Projects/2024"]
 FLAG_SETS = [
     (),
@@ -39,13 +39,14 @@ def lf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
-def fill_mailbox(server: MailServer, *, deleted: bool = True) -> None:
-    """Bob's mailbox: mail delivered by SMTP, the corpus appended over several folders
-    (Thai and nested names) with flags and dates."""
-    for n in range(3):
+def fill_mailbox(server: MailServer, *, deleted: bool = True) -> int:
+    """Bob's mailbox: mail delivered by SMTP, the corpus (tests/corpus/) appended over
+    several folders (Thai and nested names) with flags and dates.  Returns the count."""
+    delivered = 3
+    for n in range(delivered):
         send(server, thai_message(subject=f"delivered {n}"))
-    files = sorted(CORPUS.rglob("*.eml"))
-    assert len(files) > 50, f"the shared corpus is missing at {CORPUS}"
+    files = own_messages()
+    assert len(files) > 50
     client = imap_client(server)
     for name in FOLDERS[3:]:
         client.create_folder(name)
@@ -58,6 +59,13 @@ def fill_mailbox(server: MailServer, *, deleted: bool = True) -> None:
         when = start + dt.timedelta(days=i, minutes=i)
         client.append(folder, crlf(path.read_bytes()), flags=flags, msg_time=when)
     client.logout()
+    return delivered + len(files)
+
+
+def as_imap_sends(data: bytes) -> bytes:
+    """A message as BODY[] carries it: NUL is not allowed in a literal (RFC 3501 §4.3), so
+    the server sends 0x80 instead; the archive keeps the real octet."""
+    return data.replace(b"\x00", b"\x80")
 
 
 def depart_yesterday(server: MailServer, login: str = BOB) -> None:
@@ -101,12 +109,12 @@ def maildir_flags(letters: str, keywords: dict[str, str]) -> frozenset[str]:
 def test_export_of_a_departed_account_gives_back_what_imap_serves(
     server: MailServer, tmp_path: Path
 ) -> None:
-    fill_mailbox(server)
+    count = fill_mailbox(server)
     depart_yesterday(server)
     top = export(server, "maildir", tmp_path)
     mbox_top = export(server, "mbox", tmp_path)
     expected = imap_snapshot(server)
-    assert sum(sum(c.values()) for c in expected.values()) > 100
+    assert sum(sum(c.values()) for c in expected.values()) == count
     assert set(expected) >= set(FOLDERS)
     for name, wanted in expected.items():
         # Maildir: the same bytes, the flags in the names, keywords in dovecot-keywords.
@@ -120,7 +128,7 @@ def test_export_of_a_departed_account_gives_back_what_imap_serves(
         found: collections.Counter[tuple[bytes, frozenset[str]]] = collections.Counter()
         for key in box.iterkeys():
             flags = maildir_flags(box.get_message(key).get_flags(), keywords)
-            found[(box.get_bytes(key), flags)] += 1
+            found[(as_imap_sends(box.get_bytes(key)), flags)] += 1
         assert found == wanted, f"maildir {name}"
         # mbox: the same messages, modulo the mboxrd quoting and the flag fields.
         mbox_file = mbox_top.joinpath(*name.split("/")).with_name(name.split("/")[-1] + ".mbox")
@@ -129,7 +137,7 @@ def test_export_of_a_departed_account_gives_back_what_imap_serves(
         assert len(messages) == sum(wanted.values()), f"mbox {name}"
         for key in messages.iterkeys():
             content = _without_flag_fields(
-                re.sub(rb"(?m)^>(>*From )", rb"\1", messages.get_bytes(key))
+                re.sub(rb"(?m)^>(>*From )", rb"\1", as_imap_sends(messages.get_bytes(key)))
             )
             assert content in originals or content[:-1] in originals, f"mbox {name} {key}"
     records = [r for r in server.log_records() if r.get("action") == "export"]
@@ -150,14 +158,23 @@ def test_mbsync_copies_every_folder_of_a_departed_account_in_grace(
     server: MailServer, tmp_path: Path
 ) -> None:
     """Memo 4.1: during the grace a real client copies the whole mailbox, byte for byte."""
-    fill_mailbox(server, deleted=False)
+    count = fill_mailbox(server, deleted=False)
     depart_yesterday(server)
     local = tmp_path / "backup"
     local.mkdir()
     # A leaver's backup: pull every folder, change nothing on the server.
     backup = mbsync_config(server, local, channel="Create Near\nSync Pull\nExpunge None")
-    run_mbsync(backup, timeout=120)
+    result = run_mbsync(backup, timeout=120)
     expected = imap_snapshot(server)
+    # mbsync 1.4 adds its X-TUID field at the end of the header, so it skips a message whose
+    # header never ends (no blank line), and says so: those are all it may leave out.
+    no_header_end = {
+        name: collections.Counter({k: n for k, n in wanted.items() if b"\n\n" not in k[0]})
+        for name, wanted in expected.items()
+    }
+    skipped = sum(sum(c.values()) for c in no_header_end.values())
+    assert skipped > 0  # the corpus has such messages (headers/header_only_no_blank_line.eml)
+    assert result.stderr.count("has incomplete header; skipping") == skipped
     system = {"\\Seen": "S", "\\Flagged": "F", "\\Answered": "R", "\\Draft": "D"}
     system["$Forwarded"] = "P"  # Maildir's "passed"
     for name, wanted in expected.items():
@@ -172,11 +189,11 @@ def test_mbsync_copies_every_folder_of_a_departed_account_in_grace(
         want = collections.Counter(
             {
                 (content, "".join(sorted(system[f] for f in flags if f in system))): n
-                for (content, flags), n in wanted.items()
+                for (content, flags), n in (wanted - no_header_end[name]).items()
             }
         )
         assert found == want, name
-    assert sum(sum(c.values()) for c in expected.values()) > 100
+    assert sum(sum(c.values()) for c in expected.values()) == count
     assert (local / mutf7.encode("โครงการ") / mutf7.encode("งบประมาณ 2567") / "cur").is_dir()
 
 

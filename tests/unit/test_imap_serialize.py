@@ -18,7 +18,7 @@ from mailserver.imap.protocol import (
     untagged,
     untagged_status,
 )
-from mailserver.imap.protocol.values import Literal
+from mailserver.imap.protocol.values import Literal, Literal8
 
 
 def test_untagged_data() -> None:
@@ -83,6 +83,7 @@ def test_continuation() -> None:
         ("ไทย", b"{9}\r\n" + "ไทย".encode()),
         (Literal(b"short"), b"{5}\r\nshort"),
         (Literal(b""), b"{0}\r\n"),
+        (Literal8(b"a\x00b"), b"~{3}\r\na\x00b"),  # RFC 3516 §4.3
         ([], b"()"),
         ([1, [None, b"x"], Atom("A")], b'(1 (NIL "x") A)'),
     ],

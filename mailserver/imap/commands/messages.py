@@ -11,7 +11,15 @@ from typing import TypeVar
 from mailserver.imap import mime, wire
 from mailserver.imap.commands.mailboxes import in_store, name_arg
 from mailserver.imap.commands.session_commands import arity
-from mailserver.imap.protocol import Atom, Command, ImapValue, Literal, untagged, untagged_status
+from mailserver.imap.protocol import (
+    Atom,
+    Command,
+    ImapValue,
+    Literal,
+    Literal8,
+    untagged,
+    untagged_status,
+)
 from mailserver.imap.protocol.grammar import (
     FetchItem,
     format_datetime,
@@ -248,11 +256,11 @@ def _content_item(parsed: mime.ParsedMessage, item: FetchItem) -> list[ImapValue
     if name == "BODY" and item.section is None:
         return [Atom("BODY"), wire.body(parsed.bodystructure(extended=False))]
     if name == "RFC822":
-        return [Atom("RFC822"), Literal(parsed.raw)]
+        return [Atom("RFC822"), _content_literal(parsed.raw)]
     if name == "RFC822.HEADER":
-        return [Atom("RFC822.HEADER"), Literal(parsed.section(_HEADER) or b"")]
+        return [Atom("RFC822.HEADER"), _content_literal(parsed.section(_HEADER))]
     if name == "RFC822.TEXT":
-        return [Atom("RFC822.TEXT"), Literal(parsed.section(_TEXT) or b"")]
+        return [Atom("RFC822.TEXT"), _content_literal(parsed.section(_TEXT))]
     if name == "BINARY.SIZE":
         assert item.section is not None  # the grammar gives BINARY items a section
         data = parsed.binary_section(item.section.part)
@@ -269,7 +277,19 @@ def _content_item(parsed: mime.ParsedMessage, item: FetchItem) -> list[ImapValue
     if item.partial is not None:
         start, length = item.partial
         data = data[start : start + length]
-    return [Atom(item.response_name()), Literal(data)]
+    if name == "BINARY":
+        # RFC 3516 §4.3: decoded data holding NUL goes as a literal8, other data as a string.
+        return [Atom(item.response_name()), Literal8(data) if b"\0" in data else Literal(data)]
+    return [Atom(item.response_name()), _content_literal(data)]
+
+
+def _content_literal(data: bytes | None) -> Literal:
+    """Message content for BODY[...] and RFC822*: a literal, NUL octets sent as 0x80.
+
+    A literal holds CHAR8, which excludes NUL (RFC 3501 §4.3, §9); only BINARY may carry
+    NUL, in a literal8 (RFC 3516 §4.3).  Dovecot substitutes 0x80 the same way.
+    """
+    return Literal((data or b"").replace(b"\0", b"\x80"))
 
 
 class _Whole:

@@ -33,7 +33,7 @@ from .serialize import (
     untagged,
     untagged_status,
 )
-from .values import Atom, ImapValue, Juxtaposed, Literal
+from .values import Atom, ImapValue, Juxtaposed, Literal, Literal8
 
 __all__ = [
     "NEED_DATA",
@@ -49,6 +49,7 @@ __all__ = [
     "Juxtaposed",
     "LineTooLong",
     "Literal",
+    "Literal8",
     "LiteralTooLarge",
     "RawLine",
     "Section",

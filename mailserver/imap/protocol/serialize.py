@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from .errors import ImapProtocolError
-from .values import Atom, ImapValue, Juxtaposed, Literal
+from .values import Atom, ImapValue, Juxtaposed, Literal, Literal8
 
 __all__ = [
     "continuation",
@@ -53,6 +53,9 @@ def encode_value(value: ImapValue) -> bytes:
         return data
     if isinstance(value, Literal):
         return _literal(value)
+    if isinstance(value, Literal8):
+        # literal8 = "~{" number "}" CRLF *OCTET (RFC 3516 §4.3): NUL allowed.
+        return b"~" + _literal(value)
     if isinstance(value, str):
         return _string(value.encode("utf-8"))
     if isinstance(value, bytes | bytearray | memoryview):

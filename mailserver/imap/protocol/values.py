@@ -10,6 +10,7 @@ Parsed command arguments and response data use the same vocabulary:
 | quoted string / literal      | `bytes` (parsed); `str` or `bytes` (responses) |
 | parenthesised list           | `list`                                  |
 | literal forced in a response | `Literal(b"...")`                       |
+| literal8 (RFC 3516)          | `Literal8(b"...")`                      |
 | BODY[...]<..> fetch att      | `Atom` holding the whole text (see below) |
 
 A fetch attribute with a section is one `Atom` with its exact text, e.g.
@@ -38,6 +39,12 @@ class Literal(bytes):
     __slots__ = ()
 
 
+class Literal8(bytes):
+    """Bytes sent as a literal8 (~{n}CRLF + data): BINARY content holding NUL (RFC 3516 §4.3)."""
+
+    __slots__ = ()
+
+
 class Juxtaposed(list["ImapValue"]):
     """Values written back to back, with no spaces and no parentheses of their own.
 
@@ -49,4 +56,4 @@ class Juxtaposed(list["ImapValue"]):
     __slots__ = ()
 
 
-ImapValue = None | int | Atom | str | bytes | Literal | list["ImapValue"]
+ImapValue = None | int | Atom | str | bytes | Literal | Literal8 | list["ImapValue"]

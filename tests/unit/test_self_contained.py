@@ -1,0 +1,43 @@
+"""The tests carry their own data: nothing under tests/ reaches outside the repository.
+
+A clone anywhere must run the suite, so no file under tests/ may name an absolute path
+into the machine the project was first built on, nor climb out of the checkout to a
+sibling ``shared`` directory.  This file names both patterns, so it skips itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+OUTSIDE = re.compile(
+    rb"(?<![\w:/.-])/work(?:/|\b)"  # an absolute path into /work
+    rb"|\.\./shared\b"  # a relative climb to ../shared
+    rb"|parents\[\d+\]\s*/\s*[\"']shared[\"']"  # the same, built with pathlib
+)
+
+
+def test_no_file_under_tests_points_outside_the_repository() -> None:
+    offenders = []
+    for path in sorted(TESTS.rglob("*")):
+        if not path.is_file() or path == Path(__file__).resolve():
+            continue
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue  # compiled files hold the path they were compiled at
+        for number, line in enumerate(path.read_bytes().splitlines(), 1):
+            if OUTSIDE.search(line):
+                offenders.append(f"{path.relative_to(TESTS)}:{number}: {line.strip()[:100]!r}")
+    assert offenders == []
+
+
+def test_the_pattern_catches_what_it_is_meant_to() -> None:
+    for bad in (
+        b'Path("/work/shared/corpus")',
+        b"'../shared/x'",
+        b"cd /work",
+        b'Path(__file__).parents[3] / "shared" / "corpus"',
+    ):
+        assert OUTSIDE.search(bad), bad
+    for fine in (b"https://example.com/work/x", b"tests/corpus/work.eml", b"/workspace"):
+        assert not OUTSIDE.search(fine), fine
