@@ -82,7 +82,11 @@ def cli_config(tmp_path: Path, server: Slapd, preset: str) -> Path:
     directory_settings = server.directory_settings(
         tmp_path, ldap_user_base=PEOPLE, ldap_preset=preset, ldap_connect_timeout=2
     )
-    lines = ["[directory]"] + [f"{k} = {json.dumps(v)}" for k, v in directory_settings.items()]
+    # The node's data directory exists (a first start made it), in the test's temp dir.
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(exist_ok=True)
+    lines = ["[server]", f"data_dir = {json.dumps(str(data_dir))}", "[directory]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in directory_settings.items()]
     path = tmp_path / f"{preset}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
