@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import smtplib
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 PASSWORD = "correct horse battery staple"
+# The checkout these tests belong to: the server they start must run its code.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The listeners `mailserver serve` starts (the fixture waits for each to accept).
 LISTENERS = ("submission", "submissions", "mx", "imap", "imaps", "pop3", "pop3s")
 
@@ -35,6 +38,16 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run `make test` (it installs the test peers)")
     return path
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for `python -m mailserver.cli`: it imports this checkout's code.
+
+    The server runs in a temp directory, where `python -m` would otherwise import the
+    copy installed in the virtualenv (another checkout's), not the code under test."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def client_tls_context() -> ssl.SSLContext:
@@ -78,6 +91,7 @@ class MailServer:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 cwd=self.root,
+                env=checkout_env(),
             )
         deadline = time.monotonic() + 20
         for port in self.ports.values():
@@ -112,6 +126,7 @@ class MailServer:
             capture_output=True,
             text=True,
             cwd=self.root,
+            env=checkout_env(),
             timeout=60,
         )
         if check and result.returncode != 0:
