@@ -8,13 +8,13 @@ import base64
 import datetime as dt
 import poplib
 import socket
-import time
 from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
 
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context
+from tests.waiting import wait_until
 
 ALICE, BOB = "alice@bangkok.go.th", "bob@bangkok.go.th"
 
@@ -53,13 +53,6 @@ def tls_client(server: MailServer, login: str | None = BOB) -> poplib.POP3_SSL:
 
 def events(server: MailServer, name: str) -> list[dict]:
     return [r for r in server.log_records() if r["event"] == name and r.get("protocol") == "pop3"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_stat_list_uidl_top_retr_of_delivered_mail(server: MailServer) -> None:
@@ -116,7 +109,7 @@ def test_dropped_connection_deletes_nothing(server: MailServer) -> None:
     pop = tls_client(server)
     pop.dele(1)
     pop.close()  # no QUIT: RFC 1939 §6, no UPDATE state
-    wait_for(lambda: len(events(server, "logout")) == 1)
+    wait_until(lambda: len(events(server, "logout")) == 1)
     pop = tls_client(server)
     assert pop.stat()[0] == 1
     pop.quit()
@@ -318,7 +311,6 @@ def test_idle_session_is_closed(make_server: Callable[..., MailServer]) -> None:
     server = make_server(pop3={"idle_timeout_seconds": 0.5})
     server.add_account(BOB)
     pop = tls_client(server)
-    time.sleep(1.0)
-    assert pop.file.readline().startswith(b"-ERR")
+    assert pop.file.readline().startswith(b"-ERR")  # blocks until the server gives up
     assert pop.file.readline() == b""
-    wait_for(lambda: bool(events(server, "timeout")))
+    wait_until(lambda: events(server, "timeout"))
