@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -152,6 +153,7 @@ class LdapDirectory:
         ca_file: str | None = None,
         pool_size: int = 8,
         pool_max_idle: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base = base
         self.user_base = user_base or base
@@ -168,6 +170,7 @@ class LdapDirectory:
             ca_file=ca_file,
             pool_size=pool_size,
             pool_max_idle=pool_max_idle,
+            clock=clock,
         )
 
     # --- life cycle ---------------------------------------------------------

@@ -117,6 +117,7 @@ class LdapConnections:
         ca_file: str | None,
         pool_size: int,
         pool_max_idle: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not urls:
             raise ValueError("at least one LDAP URL is needed")
@@ -130,6 +131,7 @@ class LdapConnections:
         # ldap3 sets SO_RCVTIMEO with whole seconds (a float breaks its struct.pack).
         self.receive_timeout = max(1, math.ceil(receive_timeout))
         self.retry_after = retry_after
+        self._clock = clock  # for retry_after and pool_max_idle; tests hand in their own
         self.start_tls = start_tls
         tls = None
         if start_tls or ca_file or any(u.lower().startswith("ldaps:") for u in urls):
@@ -153,6 +155,7 @@ class LdapConnections:
             close=_unbind,
             usable=self._usable,
             wait=wait,
+            clock=clock,
         )
         self._binds: ConnectionPool[ldap3.Connection] = ConnectionPool(
             size=pool_size,
@@ -161,6 +164,7 @@ class LdapConnections:
             close=_unbind,
             usable=self._usable,
             wait=wait,
+            clock=clock,
         )
         self._closed = False
 
@@ -202,7 +206,7 @@ class LdapConnections:
             n = len(self._urls)
             start = self._next if self.pool_strategy == "round_robin" else 0
             order = [(start + i) % n for i in range(n)]
-            now = time.monotonic()
+            now = self._clock()
             return [i for i in order if self._down_until[i] <= now] + [
                 i for i in order if self._down_until[i] > now
             ]
@@ -213,7 +217,7 @@ class LdapConnections:
                 self._down_until[index] = 0.0
                 self._next = (index + 1) % len(self._urls)
             else:
-                self._down_until[index] = time.monotonic() + self.retry_after
+                self._down_until[index] = self._clock() + self.retry_after
 
     def _usable(self, lease: Lease[ldap3.Connection]) -> bool:
         """Whether an idle pooled connection may serve again: still open and encrypted

@@ -56,7 +56,10 @@ class ConnectionPool(Generic[C]):
         close: Callable[[C], None],
         usable: Callable[[Lease[C]], bool] = lambda lease: True,
         wait: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` measures how long connections sit idle (tests hand in one they move);
+        the wait for a busy connection is always real time."""
         if size < 1:
             raise ValueError("a pool needs room for at least one connection")
         self.size = size
@@ -65,6 +68,7 @@ class ConnectionPool(Generic[C]):
         self._open = open
         self._close = close
         self._usable = usable
+        self._clock = clock
         self._cond = threading.Condition()
         self._idle: list[Lease[C]] = []  # oldest release first
         self._count = 0  # connections that exist or are being opened
@@ -135,7 +139,7 @@ class ConnectionPool(Generic[C]):
                 self._count -= 1
                 to_close = [lease]
             else:
-                lease.idle_since = time.monotonic()
+                lease.idle_since = self._clock()
                 self._idle.append(lease)
                 to_close = self._expire_locked()
                 self._cond.notify()
@@ -161,7 +165,7 @@ class ConnectionPool(Generic[C]):
 
     def _expire_locked(self) -> list[Lease[C]]:
         """Take out the connections idle for longer than max_idle (oldest are first)."""
-        limit = time.monotonic() - self.max_idle
+        limit = self._clock() - self.max_idle
         expired = 0
         while expired < len(self._idle) and self._idle[expired].idle_since < limit:
             expired += 1

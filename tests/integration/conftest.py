@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import smtplib
@@ -10,7 +11,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
+from mailserver.queue.spool import Spool
+from tests.waiting import accepts_connections, wait_until
+
 PASSWORD = "correct horse battery staple"
+# The checkout these tests belong to: the server they start must run its code.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # The listeners `mailserver serve` starts (the fixture waits for each to accept).
 LISTENERS = ("submission", "submissions", "mx", "imap", "imaps", "pop3", "pop3s")
 
@@ -35,6 +40,16 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run `make test` (it installs the test peers)")
     return path
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for `python -m mailserver.cli`: it imports this checkout's code.
+
+    The server runs in a temp directory, where `python -m` would otherwise import the
+    copy installed in the virtualenv (another checkout's), not the code under test."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def client_tls_context() -> ssl.SSLContext:
@@ -62,35 +77,40 @@ class MailServer:
     submissions_port: int
     ports: dict[str, int]
     process: subprocess.Popen[bytes] | None = None
+    stdout_path: Path = field(init=False)
     stderr_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
+        self.stdout_path = self.root / "server.stdout"
         self.stderr_path = self.root / "server.stderr"
+
+    def stdout(self) -> str:
+        """What the server printed on stdout so far (its start and stop reports)."""
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
 
     @property
     def data_dir(self) -> Path:
         return self.root / "var"
 
     def start(self) -> None:
-        with self.stderr_path.open("ab") as stderr:
+        with self.stdout_path.open("ab") as stdout, self.stderr_path.open("ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "mailserver.cli", "--config", str(self.config), "serve"],
-                stdout=subprocess.PIPE,
+                stdout=stdout,
                 stderr=stderr,
                 cwd=self.root,
+                env=checkout_env(),
             )
-        deadline = time.monotonic() + 20
-        for port in self.ports.values():
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"mailserver exited: {self.stderr_path.read_text()}")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("mailserver did not start listening") from None
-                    time.sleep(0.05)
+        process = self.process
+        waiting = set(self.ports.values())  # each port is connected to once it listens
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"mailserver exited: {self.stderr_path.read_text()}")
+            waiting.difference_update([port for port in waiting if accepts_connections(port)])
+            return not waiting
+
+        wait_until(listening, 20, 0.05, what="mailserver to listen on every port")
 
     def stop(self, timeout: float = 20) -> int:
         assert self.process is not None
@@ -112,6 +132,7 @@ class MailServer:
             capture_output=True,
             text=True,
             cwd=self.root,
+            env=checkout_env(),
             timeout=60,
         )
         if check and result.returncode != 0:
@@ -129,25 +150,32 @@ class MailServer:
 
     def wait_for_log(self, predicate: Any, timeout: float = 5.0) -> list[dict[str, Any]]:
         """The policy log once a record matching `predicate` is in it (the server writes it
-        after answering, so a client may finish first)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        after answering, so a client may finish first); fails the test if none comes."""
+
+        def matched() -> list[dict[str, Any]] | None:
             records = self.log_records()
-            if any(predicate(r) for r in records) or time.monotonic() > deadline:
-                return records
-            time.sleep(0.02)
+            return records if any(predicate(r) for r in records) else None
+
+        return wait_until(matched, timeout, what="a matching policy-log record")
 
     def wait_for_mail(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Path]:
         """The messages in the account's INBOX once there are `count` (delivery is by the
         queue, just after the 250); fails the test if they do not arrive in time."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def delivered() -> list[Path] | None:
             found = self.maildir_messages(address)
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                pytest.fail(f"{count} message(s) for {address} not delivered; found {len(found)}")
-            time.sleep(0.02)
+            return found if len(found) >= count else None
+
+        return wait_until(delivered, timeout, what=f"{count} message(s) for {address}")
+
+    def queued(self) -> list[str]:
+        """The ids of the messages in the queue's spool (not yet delivered or bounced)."""
+        return Spool(self.data_dir / "queue").ids()
+
+    def wait_for_empty_queue(self, timeout: float = 15.0) -> None:
+        """Return once every queued message is delivered or bounced; fail the test if the
+        spool still holds some after `timeout` seconds."""
+        wait_until(lambda: not self.queued(), timeout, what="the queue to drain")
 
     def submit(
         self, content: bytes, to: str, sender: str = "alice@bangkok.go.th", wait: bool = True

@@ -28,13 +28,13 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import free_port, require_tool
+from tests.waiting import accepts_connections, wait_until
 
 # Top-level domains always answered locally (RFC 2606 / RFC 6761 test names).
 DEFAULT_ZONES = ("test", "example", "invalid")
@@ -173,19 +173,23 @@ class Dnsmasq:
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.process = None
-                return False
-            try:
-                # dnsmasq opens its UDP and TCP sockets together, before it accepts.
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        return False
+        process = self.process
+
+        def outcome() -> str | None:
+            if process.poll() is not None:
+                return "exited"
+            # dnsmasq opens its UDP and TCP sockets together, before it accepts.
+            return "listening" if accepts_connections(self.port) else None
+
+        try:
+            result = wait_until(outcome, 10, what="dnsmasq to listen")
+        except AssertionError:
+            self.stop()
+            return False
+        if result == "exited":
+            self.process = None
+            return False
+        return True
 
 
 def _free_udp_tcp_port() -> int:

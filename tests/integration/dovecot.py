@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import free_port, require_tool
+from tests.waiting import accepts_connections, wait_until
 
 PASSWORD = "dovecot-test-password"
 
@@ -82,18 +81,20 @@ service imap-login {{
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = self.root / "dovecot.log"
-                    text = log.read_text() if log.exists() else ""
-                    err = self.process.stderr.read().decode() if self.process.stderr else ""
-                    raise RuntimeError(f"dovecot did not start: {err}{text}") from None
-                time.sleep(0.05)
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"dovecot exited with {process.returncode}")
+            return accepts_connections(self.port)
+
+        try:
+            wait_until(listening, 15, 0.05, what="dovecot to listen")
+        except (RuntimeError, AssertionError):
+            log = self.root / "dovecot.log"
+            text = log.read_text() if log.exists() else ""
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"dovecot did not start: {err}{text}") from None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -27,7 +27,6 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailserver.tls import ensure_self_signed, server_context
 from tests.integration.conftest import free_port, require_tool
+from tests.waiting import accepts_connections, wait_until
 
 PEER_NAME = "mx.test.example"
 PEER_USER, PEER_PASSWORD = "relay-user", "relay secret"
@@ -103,26 +103,21 @@ class SmtpSink:
 
     def wait_messages(self, count: int, timeout: float = 5.0) -> list[SinkMessage]:
         """The messages once there are `count` (smtp-sink writes them as it answers)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def arrived() -> list[SinkMessage] | None:
             found = self.messages()
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.02)
+            return found if len(found) >= count else None
+
+        return wait_until(arrived, timeout, what=f"{count} message(s) at smtp-sink")
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 10
-    while True:
+    def listening() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"peer exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on port {port}") from None
-            time.sleep(0.02)
+        return accepts_connections(port)
+
+    wait_until(listening, 10, what=f"a peer to listen on port {port}")
 
 
 @contextlib.contextmanager
@@ -147,7 +142,7 @@ def run_sink(*options: str) -> Iterator[SmtpSink]:
     try:
         try:
             _wait_listening(port, process)
-        except RuntimeError:
+        except (RuntimeError, AssertionError):  # it exited, or never listened
             process.kill()
             _, stderr = process.communicate()
             raise RuntimeError(f"smtp-sink did not start: {stderr.decode()}") from None

@@ -24,9 +24,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ import pytest
 
 from tests.integration.conftest import free_port, require_tool
 from tests.integration.ldap_certs import ServerFiles
+from tests.waiting import accepts_connections, wait_until
 
 BASE = "dc=bangkok,dc=go,dc=th"
 ADMIN_DN = f"cn=admin,{BASE}"
@@ -205,21 +204,18 @@ class Slapd:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"slapd exited with {self.process.returncode}: {self._log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    pass
-            except OSError:
-                time.sleep(0.05)
-                continue
-            if self._whoami():
-                return
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"slapd did not answer within {START_TIMEOUT}s: {self._log_tail()}")
+        process = self.process
+
+        def answering() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"slapd exited with {process.returncode}: {self._log_tail()}")
+            return accepts_connections(self.port) and self._whoami()
+
+        try:
+            wait_until(answering, START_TIMEOUT, 0.05, what="slapd to answer")
+        except AssertionError:
+            self.stop()
+            pytest.fail(f"slapd did not answer within {START_TIMEOUT}s: {self._log_tail()}")
 
     def config_options(self) -> list[str]:
         """slapd's and slapadd's options naming the configuration."""

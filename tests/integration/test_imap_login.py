@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import imaplib
 import socket
@@ -13,6 +14,7 @@ import imapclient
 import pytest
 
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context
+from tests.integration.leaks import TRICKY_PASSWORDS, assert_no_leak_on_any_attempt
 
 ALICE, BOB = "alice@bangkok.go.th", "bob@bangkok.go.th"
 
@@ -220,3 +222,53 @@ def test_departed_append_refusal_names_every_language(bilingual: MailServer) -> 
     assert "this account can only read and back up mail now" in text
     assert "บัญชีนี้จึงอ่านและสำรองอีเมลได้เท่านั้น" in text
     imap.logout()
+
+
+IMAP_LOGIN_METHODS = (
+    "LOGIN",
+    "AUTHENTICATE PLAIN",
+    "AUTHENTICATE PLAIN SASL-IR",
+    "AUTHENTICATE LOGIN",
+    "AUTHENTICATE LOGIN SASL-IR",
+)
+
+
+def imap_login(server: MailServer, method: str, login: str, password: str) -> bool:
+    """One login over STARTTLS with imaplib; True on the tagged OK.
+
+    LOGIN sends an ASCII password as a quoted string (\\" and \\\\ escaped, RFC 3501 §4.3)
+    and any other in a literal; AUTHENTICATE answers the `+` challenges, or with SASL-IR
+    (RFC 4959) sends the first response on the command line."""
+    imap = starttls_client(server)
+    plain = f"\0{login}\0{password}".encode()
+    steps: dict[str, tuple[str, bytes | None, list[bytes]]] = {
+        "AUTHENTICATE PLAIN": ("PLAIN", None, [plain]),
+        "AUTHENTICATE PLAIN SASL-IR": ("PLAIN", plain, []),
+        "AUTHENTICATE LOGIN": ("LOGIN", None, [login.encode(), password.encode()]),
+        "AUTHENTICATE LOGIN SASL-IR": ("LOGIN", login.encode(), [password.encode()]),
+    }
+    if method == "LOGIN" and password.isascii():
+        args = ["LOGIN", imap._quote(login), imap._quote(password)]
+    elif method == "LOGIN":
+        imap.literal = password.encode()  # imaplib sends it as the last argument
+        args = ["LOGIN", imap._quote(login)]
+    else:
+        mechanism, initial, answers = steps[method]
+        replies = iter(answers)
+        # How imaplib's authenticate() answers challenges, with the initial response added.
+        imap.literal = imaplib._Authenticator(lambda _challenge: next(replies)).process
+        args = ["AUTHENTICATE", mechanism]
+        if initial is not None:
+            args.append(base64.b64encode(initial).decode())
+    typ, _ = imap._simple_command(*args)
+    imap.logout()
+    assert typ in ("OK", "NO"), typ
+    return typ == "OK"
+
+
+@pytest.mark.parametrize("secret", TRICKY_PASSWORDS)
+def test_no_password_in_any_log(make_server, secret: str) -> None:
+    """Every way to log in: right, wrong, unknown user, suspended; then every log."""
+    methods = IMAP_LOGIN_METHODS
+    logins = assert_no_leak_on_any_attempt(make_server, ALICE, secret, methods, imap_login, "login")
+    assert {r["mechanism"] for r in logins} == {"LOGIN", "PLAIN"}

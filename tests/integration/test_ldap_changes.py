@@ -17,6 +17,8 @@ import imapclient
 from mailserver.directory.ldap import LdapDirectory
 from tests.integration.conftest import client_tls_context
 from tests.integration.slapd import Slapd, slapd  # noqa: F401 (fixture)
+from tests.integration.tcprelay import Relay
+from tests.waiting import wait_until, wait_until_async
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "ldap" / "sample.ldif"
 SOMCHAI, PASSWORD = "somchai.k@bangkok.go.th", "sample-password-1"
@@ -40,21 +42,23 @@ async def test_changed_since_sees_a_write_by_another_tool(slapd: Slapd) -> None:
         before = datetime.now(UTC) - timedelta(seconds=1)
         first = {c.login: c for c in await directory.changed_since(before)}
         assert SOMCHAI in first  # just added
-        time.sleep(1.1)  # modifyTimestamp has whole seconds
-        after_add = datetime.now(UTC)
+        # modifyTimestamp has whole seconds: look from the second after the add, and
+        # change the entry once slapd's clock (this machine's, not ours to move) is there.
+        after_add = first[SOMCHAI].modified + timedelta(seconds=1)
         assert SOMCHAI not in {c.login for c in await directory.changed_since(after_add)}
+        await wait_until_async(lambda: datetime.now(UTC) >= after_add, what="the next second")
         lock_somchai(slapd)
         (change,) = [c for c in await directory.changed_since(after_add) if c.login == SOMCHAI]
         assert change.revision and change.revision != first[SOMCHAI].revision
-        assert change.modified >= after_add.replace(microsecond=0)
+        assert change.modified >= after_add
     finally:
         await directory.close()
 
 
-def feed_server(make_server: Any, server: Slapd, tmp_path: Path) -> Any:
+def feed_server(make_server: Any, server: Slapd, tmp_path: Path, **directory: Any) -> Any:
     server.add_ldif(SAMPLE.read_text())
     return make_server(
-        directory=server.directory_settings(tmp_path, change_poll_seconds=POLL),
+        directory=server.directory_settings(tmp_path, change_poll_seconds=POLL, **directory),
         imap={"account_recheck_seconds": 3600},
         smtp={"account_staleness_seconds": 3600},
     )
@@ -138,22 +142,23 @@ def test_an_outage_and_the_recovery_are_one_policy_log_line_each(
     slapd: Slapd,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    server = feed_server(make_server, slapd, tmp_path)
+    relay = Relay(slapd.port)  # counts the server's attempts to reach the directory
+    try:
+        server = feed_server(make_server, slapd, tmp_path, ldap_urls=[relay.url()])
 
-    def directory_lines() -> list[dict[str, Any]]:
-        return [r for r in server.log_records() if r["event"] == "directory"]
+        def directory_lines(count: int = 0) -> list[dict[str, Any]]:
+            lines = [r for r in server.log_records() if r["event"] == "directory"]
+            return lines if len(lines) >= count else []
 
-    def wait_for(count: int) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + 15
-        while len(lines := directory_lines()) < count and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return lines
-
-    slapd.stop()
-    (down,) = wait_for(1)
-    assert down["state"] == "unavailable" and down["result"] == "tempfail"
-    time.sleep(4 * POLL)  # more failing polls: still one line
-    assert len(directory_lines()) == 1
-    slapd.start()
-    down, up = wait_for(2)
-    assert up["state"] == "recovered" and up["result"] == "allow"
+        slapd.stop()
+        (down,) = wait_until(lambda: directory_lines(1), 15, what="the outage line")
+        assert down["state"] == "unavailable" and down["result"] == "tempfail"
+        # More failing polls (each one connects at least once): still one line.
+        attempts = relay.accepted
+        wait_until(lambda: relay.accepted >= attempts + 4, 15, what="more failing polls")
+        assert len(directory_lines()) == 1
+        slapd.start()
+        down, up = wait_until(lambda: directory_lines(2), 15, what="the recovery line")
+        assert up["state"] == "recovered" and up["result"] == "allow"
+    finally:
+        relay.close()

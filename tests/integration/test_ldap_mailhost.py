@@ -10,7 +10,6 @@ from __future__ import annotations
 import imaplib
 import poplib
 import smtplib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from tests.integration.conftest import client_tls_context
 from tests.integration.sink import make_peer  # noqa: F401 (fixture)
 from tests.integration.slapd import SCHEMA_DIR, Slapd, make_slapd
+from tests.waiting import wait_until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "ldap" / "sample.ldif"
 SOMCHAI, PRASERT = "somchai.k@bangkok.go.th", "prasert.w@bangkok.go.th"
@@ -65,10 +65,7 @@ def test_mail_for_a_mailbox_held_elsewhere_is_forwarded_to_its_mail_host(
     # Held here (no mailHost): stored in this server's Maildir.
     assert len(server.wait_for_mail(PRASERT)) == 1
     # Held by the other server: handed to it, nothing stored here.
-    deadline = time.monotonic() + 10
-    while not other.received and time.monotonic() < deadline:
-        time.sleep(0.05)
-    (forwarded,) = other.received
+    (forwarded,) = wait_until(lambda: other.received, what="the hand-off to the other server")
     assert forwarded.rcpt_tos == (SOMCHAI,)
     assert forwarded.mail_from == "citizen@example.org"
     assert b"Subject: road repair" in forwarded.content

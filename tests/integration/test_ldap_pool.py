@@ -12,7 +12,8 @@ import pytest
 from mailserver.directory import DirectoryUnavailable
 from mailserver.directory.ldap import LdapDirectory
 from tests.integration.slapd import Slapd, make_slapd, slapd  # noqa: F401 (fixture)
-from tests.integration.tcprelay import Relay, wait_until
+from tests.integration.tcprelay import Relay
+from tests.waiting import ManualClock, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +110,7 @@ async def test_concurrency_stays_within_the_pool_bound(loaded: Slapd, relay: Rel
         assert relay.accepted <= 8
     finally:
         await ldap.close()
-    assert wait_until(lambda: relay.open == 0)
+    await wait_until_async(lambda: relay.open == 0)
 
 
 async def test_close_closes_every_connection(loaded: Slapd, relay: Relay) -> None:
@@ -117,7 +118,7 @@ async def test_close_closes_every_connection(loaded: Slapd, relay: Relay) -> Non
     await asyncio.gather(*(ldap.authenticate(*SOMCHAI) for _ in range(10)))
     assert relay.open >= 2
     await ldap.close()
-    assert wait_until(lambda: relay.open == 0)
+    await wait_until_async(lambda: relay.open == 0)
     with pytest.raises(DirectoryUnavailable):
         await ldap.get(SOMCHAI[0])
 
@@ -198,14 +199,18 @@ async def test_outage_fails_fast_and_recovers_within_seconds(loaded: Slapd) -> N
 
 
 async def test_idle_connections_are_closed_after_max_idle(loaded: Slapd, relay: Relay) -> None:
-    ldap = _directory(loaded, relay.url(), pool_max_idle=0.3)
+    clock = ManualClock()
+    ldap = _directory(loaded, relay.url(), pool_max_idle=60.0, clock=clock)
     try:
         await _login_works(ldap)
         assert relay.accepted == 2
-        await asyncio.sleep(0.6)
+        clock.advance(59.0)
+        await _login_works(ldap)
+        assert relay.accepted == 2  # not idle for long enough: reused
+        clock.advance(60.5)
         await _login_works(ldap)
         assert relay.accepted == 4
-        assert wait_until(lambda: relay.open == 2)  # the two old ones were closed
+        await wait_until_async(lambda: relay.open == 2)  # the two old ones were closed
     finally:
         await ldap.close()
 
@@ -222,17 +227,19 @@ async def test_first_strategy_returns_to_the_preferred_server(
         first, second = Relay(preferred.port), Relay(loaded.port)
         relays += [first, second]
         # Through the relay the dead server even accepts TCP, then closes: the bind fails.
-        ldap = _directory(loaded, first.url(), second.url(), retry_after=1.0)
+        clock = ManualClock()
+        ldap = _directory(loaded, first.url(), second.url(), retry_after=30.0, clock=clock)
         try:
             await _login_works(ldap)
             assert await ldap.get(MALEE[0]) is not None
             assert second.open == 2 and first.open == 0
             preferred.start()
+            clock.advance(29.0)
             await _login_works(ldap)  # within retry_after: stays on the second server
             assert second.open == 2 and first.open == 0
-            await asyncio.sleep(1.2)
+            clock.advance(1.5)
             await _login_works(ldap)
-            assert wait_until(lambda: second.open == 0)
+            await wait_until_async(lambda: second.open == 0)
             assert first.open == 2
         finally:
             await ldap.close()

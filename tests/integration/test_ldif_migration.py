@@ -25,7 +25,7 @@ from mailserver.directory.ldap import LdapDirectory
 from mailserver.directory.local import SqliteDirectory
 from mailserver.passwords import PasswordHasher
 from policy.model import Account, AccountStatus
-from tests.integration.conftest import MailServer, client_tls_context
+from tests.integration.conftest import MailServer, checkout_env, client_tls_context
 from tests.integration.slapd import BASE, Slapd, make_slapd
 from tests.unit.test_ldif import comparable
 
@@ -193,6 +193,7 @@ def test_import_ldif_into_ldap_through_the_directory_interface(
             [sys.executable, "-m", "mailserver.cli", "--config", str(config), *args],
             capture_output=True,
             text=True,
+            env=checkout_env(),
             timeout=60,
         )
         assert result.returncode == 0, result.stderr

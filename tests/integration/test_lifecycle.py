@@ -6,16 +6,25 @@ import contextlib
 import shlex
 import smtplib
 import sys
-import time
+
+import pytest
 
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context, login_once
 from tests.integration.test_submission import ALICE, BOB, message
+from tests.waiting import accepts_connections, wait_until
+
+
+def wait_until_draining(server: MailServer) -> None:
+    """After SIGTERM: the server has said it is stopping and closed its listeners."""
+    wait_until(lambda: "mailserver stopping" in server.stdout(), what="the stopping report")
+    wait_until(
+        lambda: not accepts_connections(server.submission_port), what="the listeners to close"
+    )
 
 
 def test_serve_reports_what_it_started(server: MailServer) -> None:
     server.stop()
-    assert server.process is not None and server.process.stdout is not None
-    report = server.process.stdout.read().decode()
+    report = server.stdout()
     assert f"127.0.0.1:{server.submission_port}" in report
     assert f"127.0.0.1:{server.submissions_port}" in report
     assert str(server.data_dir) in report
@@ -27,7 +36,7 @@ def test_first_start_says_how_to_add_an_account(make_server) -> None:
     """The hint is the command as this server was started: here `python -m`, --config."""
     server = make_server()
     server.stop()
-    report = server.process.stdout.read().decode()
+    report = server.stdout()
     command = shlex.join([sys.executable, "-m", "mailserver.cli", "--config", str(server.config)])
     assert f"  {command} account add alice@bangkok.go.th\n" in report
 
@@ -44,7 +53,7 @@ def test_sigterm_finishes_a_transaction_in_flight(server: MailServer) -> None:
     wire = sent.replace(b"\r\n.", b"\r\n..")  # dot-stuffing, RFC 5321 4.5.2
     smtp.send(wire[: len(wire) // 2])
     server.process.send_signal(15)
-    time.sleep(0.5)
+    wait_until_draining(server)
     assert server.process.poll() is None, "the server must wait for the transaction"
     smtp.send(wire[len(wire) // 2 :] + b".\r\n")
     code, text = smtp.getreply()
@@ -64,13 +73,10 @@ def test_new_connections_refused_while_draining(server: MailServer) -> None:
     smtp.login(ALICE, PASSWORD)
     smtp.mail(ALICE)
     server.process.send_signal(15)
-    time.sleep(0.3)
-    try:
+    wait_until_draining(server)
+    assert server.process.poll() is None, "the server must wait for the transaction"
+    with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", server.submission_port, timeout=2)
-    except OSError:
-        pass
-    else:
-        raise AssertionError("a draining server must not accept new connections")
     smtp.rset()
     assert server.process.wait(15) == 0
 

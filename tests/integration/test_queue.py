@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import smtplib
-import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from mailserver.queue.model import Recipient
 from mailserver.queue.spool import Spool
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context
 from tests.unit.test_dsn import assert_codes_agree, status_blocks
+from tests.waiting import wait_until
 
 pytest_plugins = ["tests.integration.sink"]
 
@@ -57,17 +57,6 @@ def relay_server(make_server: Any, sink_port: int, **queue: Any) -> MailServer:
     return server
 
 
-def spool_ids(server: MailServer) -> list[str]:
-    return Spool(server.data_dir / "queue").ids()
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def reports(server: MailServer, count: int = 1) -> list[email.message.EmailMessage]:
     paths = server.wait_for_mail(ALICE, count, timeout=15)
     return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in paths]
@@ -82,7 +71,7 @@ def test_remote_recipient_is_relayed_byte_for_byte(make_server: Any, make_sink: 
     assert got.content.endswith(sent)
     assert got.content.startswith(b"Received: from ")
     server.wait_for_mail(BOB)
-    wait_until(lambda: spool_ids(server) == [])
+    server.wait_for_empty_queue()
     delivered = [r for r in server.log_records() if r["event"] == "deliver"]
     assert {(r["recipients"][0], r["status"]) for r in delivered} == {
         (REMOTE, "delivered"),
@@ -106,7 +95,7 @@ def test_permanent_failure_bounces_to_the_sender(make_server: Any, make_sink: An
     assert_codes_agree(status_blocks(report)[1])
     assert report["Auto-Submitted"] == "auto-replied"
     assert "Subject: Rejected" in report.get_payload()[2].as_string()
-    wait_until(lambda: spool_ids(server) == [])
+    server.wait_for_empty_queue()
     bounce_line = [r for r in server.log_records() if r.get("status") == "bounced"]
     assert bounce_line and bounce_line[0]["recipients"] == [REMOTE]
 
@@ -119,13 +108,17 @@ def test_temporary_failure_is_retried_then_expires_with_a_dsn(
     queue_id = submit(server, outgoing("Deferred"), [REMOTE])
     listed = server.cli("queue", "list").stdout
     assert queue_id in listed and "1/1 pending" in listed
-    wait_until(lambda: len([r for r in server.log_records() if r.get("status") == "deferred"]) >= 2)
+
+    def retried() -> bool:
+        return sum(r.get("status") == "deferred" for r in server.log_records()) >= 2
+
+    wait_until(retried, 15, what="two deferrals")
     (report,) = reports(server)
     (_, fields) = status_blocks(report)
     assert_codes_agree(fields)
     assert (fields["Action"], fields["Status"]) == ("failed", "4.4.7")  # expired
     assert fields["Diagnostic-Code"].startswith("smtp; 450 ")  # smtp-sink's reply, as is
-    wait_until(lambda: spool_ids(server) == [])
+    server.wait_for_empty_queue()
 
 
 def test_delay_warning_while_still_retrying(make_server: Any, make_sink: Any) -> None:
@@ -136,7 +129,7 @@ def test_delay_warning_while_still_retrying(make_server: Any, make_sink: Any) ->
     status = report.get_payload()[1].as_string()
     assert "Action: delayed" in status and "Will-Retry-Until:" in status
     assert_codes_agree(status_blocks(report)[1])
-    assert queue_id in spool_ids(server)  # still being retried
+    assert queue_id in server.queued()  # still being retried
     shown = server.cli("queue", "show", queue_id).stdout
     assert REMOTE in shown and "pending" in shown
 
@@ -152,7 +145,7 @@ def test_no_dsn_for_a_bounce(make_server: Any, make_sink: Any) -> None:
         "", [Recipient(REMOTE)], outgoing("A bounce"), now=dt.datetime.now(dt.UTC)
     )
     server.cli("queue", "retry", bounce.id)
-    wait_until(lambda: spool_ids(server) == [])
+    server.wait_for_empty_queue()
     assert server.maildir_messages(ALICE) == []
     assert not any(r["event"] == "dsn" for r in server.log_records())
 
@@ -180,7 +173,7 @@ def test_queue_bounce_and_delete_commands(make_server: Any, make_sink: Any) -> N
     assert "Returned to the sender by the mail administrators." in text
     assert " said: 450 " in text  # the last real reply, for the sender's information
     server.cli("queue", "delete", second)
-    wait_until(lambda: spool_ids(server) == [])
+    server.wait_for_empty_queue()
     actions = [(r["action"], r["actor"]) for r in server.log_records() if r["event"] == "admin"]
     assert ("queue-bounce", "somchai") in actions
     assert any(a == "queue-delete" for a, _ in actions)
@@ -197,6 +190,6 @@ def test_spool_survives_a_restart(make_server: Any, make_sink: Any, tmp_path: Pa
     )
     queue_id = submit(server, outgoing("Keep me"), [REMOTE])
     server.stop()
-    assert queue_id in spool_ids(server)
+    assert queue_id in server.queued()
     server.start()
     assert queue_id in server.cli("queue", "list").stdout

@@ -7,12 +7,11 @@ import re
 import signal
 import smtplib
 import threading
-import time
 from email.message import EmailMessage
 from typing import Any
 
-from mailserver.queue.spool import Spool
 from tests.integration.conftest import PASSWORD, MailServer, client_tls_context
+from tests.waiting import wait_until
 
 pytest_plugins = ["tests.integration.sink"]
 
@@ -62,8 +61,7 @@ def test_kill_9_loses_no_accepted_message(make_server: Any, make_sink: Any) -> N
     ]
     for thread in threads:
         thread.start()
-    while len(results) < MESSAGES // 3:
-        time.sleep(0.01)
+    wait_until(lambda: len(results) >= MESSAGES // 3, 60, 0.01, what="a third of the answers")
     assert server.process is not None
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(10)
@@ -74,11 +72,7 @@ def test_kill_9_loses_no_accepted_message(make_server: Any, make_sink: Any) -> N
     assert len(accepted) >= MESSAGES // 3 and not refused
 
     server.start()
-    spool = Spool(server.data_dir / "queue")
-    deadline = time.monotonic() + 60
-    while spool.ids() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert spool.ids() == [], "the spool must drain after the restart"
+    server.wait_for_empty_queue(timeout=60)  # the spool drains after the restart
 
     remote = {_number(m.content) for m in sink.messages()}
     local = {_number(p.read_bytes()) for p in server.maildir_messages(BOB)}

@@ -8,7 +8,7 @@ import email.policy
 from typing import Any
 
 from tests.integration.dnsmasq import Dnsmasq, Records, dnsmasq  # noqa: F401 (fixture)
-from tests.integration.test_queue import ALICE, BOB, outgoing, spool_ids, submit, wait_until
+from tests.integration.test_queue import ALICE, BOB, outgoing, submit
 
 pytest_plugins = ["tests.integration.sink"]
 
@@ -41,7 +41,7 @@ def test_mx_preference_with_fallback_to_the_next_host(
     submit(server, sent, ["someone@partner.test"])
     (got,) = sink.wait_messages(1, timeout=20)
     assert got.content.endswith(sent)
-    wait_until(lambda: spool_ids(server) == [])
+    server.wait_for_empty_queue()
     (line,) = [r for r in server.log_records() if r.get("status") == "delivered"]
     assert "up.partner.test" in line["remote"]
 

@@ -17,10 +17,8 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pexpect
 import pytest
 
 from tests.integration.conftest import free_port, require_tool
+from tests.waiting import accepts_connections, wait_until
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 REPO = README.parent
@@ -129,16 +128,9 @@ class Clone:
         )
 
 
-def wait_until_listening(port: int, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert server.poll() is None, "mailserver serve exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.05)
+def listening(port: int, server: subprocess.Popen[bytes]) -> bool:
+    assert server.poll() is None, "mailserver serve exited"
+    return accepts_connections(port)
 
 
 @pytest.fixture
@@ -154,7 +146,7 @@ def clone(tmp_path: Path) -> Iterator[Clone]:
     )
     try:
         for port in clone.ports.values():
-            wait_until_listening(port, server)
+            wait_until(lambda p=port: listening(p, server), timeout=30, what=f"port {port}")
         yield clone
     finally:
         server.terminate()
@@ -188,10 +180,11 @@ def test_readme_walkthrough_word_for_word(clone: Clone) -> None:
     out = answer_password(clone.spawn(swaks), PASSWORDS["alice@bangkok.go.th"], prompts=1)
     assert "250 " in out.split("DATA")[-1], out
 
-    deadline = time.monotonic() + 30
-    while not (listing := clone.run(ls)).stdout.strip():
-        assert time.monotonic() < deadline, listing.stderr or "Bob's new/ stays empty"
-        time.sleep(0.1)
+    listing = wait_until(
+        lambda: (done := clone.run(ls)).stdout.strip() and done,
+        timeout=30,
+        what="Bob's Maildir new/",
+    )
     assert listing.returncode == 0
 
     # IMAP through openssl s_client, as the README says, with Bob's password for PASSWORD.

@@ -9,6 +9,7 @@ from itertools import count
 import pytest
 
 from mailserver.directory.ldap_pool import ConnectionPool, PoolError
+from tests.waiting import ManualClock
 
 
 class Conn:
@@ -86,10 +87,15 @@ def test_fresh_skips_idle_ones_and_makes_room_when_full() -> None:
 
 
 def test_idle_for_too_long_is_closed_not_used() -> None:
-    pool, _ = make(max_idle=0.05)
+    clock = ManualClock()
+    pool, _ = make(max_idle=60.0, clock=clock)
     a = pool.acquire()
     pool.release(a)
-    time.sleep(0.1)
+    clock.advance(59.0)
+    again = pool.acquire()  # still within max_idle: reused
+    assert again.conn is a.conn and not a.conn.closed
+    pool.release(again)
+    clock.advance(60.5)
     b = pool.acquire()
     assert a.conn.closed and b.conn is not a.conn and pool.connections == 1
 
@@ -129,6 +135,9 @@ def test_many_threads_never_exceed_the_size() -> None:
     in_use = 0
     peak = 0
     lock = threading.Lock()
+    # Each holder waits until three connections are out at once, so the pool is full
+    # every round and the other threads wait in acquire (9 x 50 is a multiple of 3).
+    full = threading.Barrier(3, timeout=10)
 
     def work() -> None:
         nonlocal in_use, peak
@@ -137,14 +146,15 @@ def test_many_threads_never_exceed_the_size() -> None:
             with lock:
                 in_use += 1
                 peak = max(peak, in_use)
-            time.sleep(0.0005)
+            full.wait()
             with lock:
                 in_use -= 1
             pool.release(lease)
 
-    threads = [threading.Thread(target=work) for _ in range(10)]
+    threads = [threading.Thread(target=work) for _ in range(9)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert peak <= 3 and len(opener.opened) <= 3 and pool.connections <= 3
+    assert not full.broken
+    assert peak == 3 and len(opener.opened) == 3 and pool.connections == 3

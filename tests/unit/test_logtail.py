@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from mailserver.log import PolicyLog
 from mailserver.logtail import format_record, tail
+from tests.waiting import wait_until
 
 
 class Clock:
@@ -208,38 +208,58 @@ def test_empty_directory_prints_nothing(tmp_path: Path) -> None:
     assert run(tmp_path) == []
 
 
-@pytest.fixture
-def follow(tmp_path: Path) -> Iterator[Callable[..., io.StringIO]]:
-    """Start tail(follow=True) in a thread; stop and join it at teardown."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-    results: list[int] = []
+class Polls(threading.Event):
+    """The `stop` event handed to tail(follow=True): it also counts the follower's waits
+    (it waits once before each poll), so a test can wait until a poll has happened."""
 
-    def start(**filters: object) -> io.StringIO:
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+    def wait_for_a_poll(self) -> None:
+        """Return once the follower has polled at least once after this call."""
+        seen = self.waits
+        wait_until(lambda: self.waits >= seen + 2, what="a poll of the follower")
+
+
+class Follow:
+    """Runs tail(follow=True) in threads; `polls` shows how far the followers got."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.polls = Polls()
+        self.threads: list[threading.Thread] = []
+        self.results: list[int] = []
+
+    def __call__(self, **filters: object) -> io.StringIO:
         out = io.StringIO()
         kwargs: dict = {"user": None, "result": None, "event": None, "as_json": False} | filters
 
         def target() -> None:
-            results.append(tail(tmp_path, follow=True, out=out, stop=stop, **kwargs))
+            self.results.append(
+                tail(self.directory, follow=True, out=out, stop=self.polls, **kwargs)
+            )
 
         thread = threading.Thread(target=target, daemon=True)
         thread.start()
-        threads.append(thread)
+        self.threads.append(thread)
         return out
 
-    yield start
-    stop.set()
-    for thread in threads:
+
+@pytest.fixture
+def follow(tmp_path: Path) -> Iterator[Follow]:
+    """Start tail(follow=True) in a thread; stop and join it at teardown."""
+    follower = Follow(tmp_path)
+    yield follower
+    follower.polls.set()
+    for thread in follower.threads:
         thread.join(timeout=5)
         assert not thread.is_alive()
-    assert results == [0] * len(threads)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    assert follower.results == [0] * len(follower.threads)
 
 
 def logins(out: io.StringIO) -> list[str]:
@@ -251,33 +271,34 @@ def test_follow_prints_appended_lines_and_survives_rotation(tmp_path: Path, foll
     log = PolicyLog(tmp_path, node="n", clock=clock)
     log.write("auth", login="before", result="deny")
     out = follow(result="deny", as_json=True, lines=5)
-    wait_for(lambda: logins(out) == ["before"])
+    wait_until(lambda: logins(out) == ["before"])
 
     log.write("auth", login="ok", result="allow")
     log.write("auth", login="late1", result="deny")
-    wait_for(lambda: logins(out) == ["before", "late1"])
+    wait_until(lambda: logins(out) == ["before", "late1"])
 
     # Lines written just before midnight, then rotation by the next day's first write.
     log.write("auth", login="late2", result="deny")
     clock.now = datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC)
     log.write("auth", login="new1", result="deny")
     log.write("auth", login="new2", result="deny")
-    wait_for(lambda: logins(out) == ["before", "late1", "late2", "new1", "new2"])
+    wait_until(lambda: logins(out) == ["before", "late1", "late2", "new1", "new2"])
     assert (tmp_path / "policy.log-20261125.gz").exists()
 
     clock.now = datetime(2026, 11, 27, 0, 0, 1, tzinfo=UTC)
     log.write("auth", login="new3", result="deny")
-    wait_for(lambda: logins(out)[-1] == "new3")
+    wait_until(lambda: logins(out)[-1] == "new3")
     log.close()
     assert logins(out) == ["before", "late1", "late2", "new1", "new2", "new3"]
 
 
 def test_follow_waits_for_the_log_to_appear(tmp_path: Path, follow) -> None:
     out = follow(as_json=False)
-    time.sleep(0.3)
+    follow.polls.wait_for_a_poll()  # it has looked for the file and not found it
+    assert not (tmp_path / "policy.log").exists()
     with PolicyLog(tmp_path, node="n", clock=Clock(NOV25)) as log:
         log.write("auth", protocol="imap", login="first", result="allow")
-    wait_for(lambda: "first" in out.getvalue())
+    wait_until(lambda: "first" in out.getvalue())
     assert out.getvalue().startswith("2026-11-25 21:40:03Z  imap   auth      allow   first")
 
 
@@ -285,11 +306,11 @@ def test_follow_joins_a_line_written_in_two_pieces(tmp_path: Path, follow) -> No
     path = tmp_path / "policy.log"
     path.write_text("")
     out = follow(as_json=True)
-    time.sleep(0.3)
+    follow.polls.wait_for_a_poll()
     with open(path, "a") as f:
         f.write('{"event":"auth",')
         f.flush()
-        time.sleep(0.6)
+        follow.polls.wait_for_a_poll()  # it has read the first piece
         assert out.getvalue() == ""
         f.write('"login":"split"}\n')
-    wait_for(lambda: logins(out) == ["split"])
+    wait_until(lambda: logins(out) == ["split"])
