@@ -22,7 +22,7 @@ import pytest
 from mailserver.config_source import ENV_VAR, SYSTEM_FILE
 from policy.rules import departure_window
 from policy.settings import PolicySettings
-from tests.integration.conftest import PASSWORD, MailServer
+from tests.integration.conftest import PASSWORD, MailServer, checkout_env
 
 BOB = "bob@bangkok.go.th"
 CLI = [sys.executable, "-m", "mailserver.cli"]
@@ -36,8 +36,9 @@ def run(
     input: str | None = None,
     **popen: Any,
 ) -> subprocess.CompletedProcess[str]:
-    """`mailserver ARGS` in `cwd`, with MAILSERVER_CONFIG only when `env` sets it."""
-    environ = {k: v for k, v in os.environ.items() if k != ENV_VAR} | (env or {})
+    """This checkout's `mailserver ARGS` in `cwd`, with MAILSERVER_CONFIG only when `env`
+    sets it."""
+    environ = {k: v for k, v in checkout_env().items() if k != ENV_VAR} | (env or {})
     options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen
     return subprocess.run(
         [*CLI, *args], cwd=cwd, env=environ, input=input, text=True, timeout=60, **options
@@ -157,6 +158,7 @@ def test_the_first_account_hint_is_a_command_that_works_from_there(make_server: 
     done = subprocess.run(
         [*shlex.split(hint), "--password-stdin"],
         cwd=server.root,
+        env=checkout_env(),
         input=PASSWORD,
         capture_output=True,
         text=True,
