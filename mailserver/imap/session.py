@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from mailserver import access
+from mailserver import access, starttls
 from mailserver.app import Services
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
@@ -207,9 +207,13 @@ class ImapSession:
             self.writer.close()
 
     async def start_tls(self) -> None:
-        """Upgrade after `STARTTLS` OK; plaintext the client sent after the command is dropped."""
-        await self.writer.start_tls(self.ctx.tls_context)
-        self.parser = self._new_parser()  # RFC 3501 §6.2.1: no command injection across TLS
+        """Upgrade after `STARTTLS` OK; cleartext sent behind the command closes the
+        connection instead (RFC 3501 §6.2.1, `mailserver.starttls`)."""
+        held = self.parser.buffered
+        if not await starttls.start_tls(self.reader, self.writer, self.ctx.tls_context, held=held):
+            self.log("cleartext_after_starttls")
+            raise SessionClosed
+        self.parser = self._new_parser()
         self._note_tls()
 
     # --- login and the policy -----------------------------------------------------

@@ -113,13 +113,9 @@ class LineReader:
         """Add bytes read from the connection."""
         self._buffer += data
 
-    def clear(self) -> None:
-        """Drop everything buffered (RFC 2595 §4: no plaintext survives STLS)."""
-        self._buffer.clear()
-        self._discarding = False
-
     @property
     def buffered(self) -> int:
+        """Bytes received and not yet returned as a line (STLS refuses to start with any)."""
         return len(self._buffer)
 
     def next_line(self, max_line: int | None = None) -> bytes | NeedData:

@@ -18,7 +18,7 @@ import contextlib
 import ssl
 from typing import Any
 
-from mailserver import access
+from mailserver import access, starttls
 from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.session import ImapContext
 from mailserver.log import new_id
@@ -146,9 +146,12 @@ class Pop3Session:
             self.lines.receive_data(data)
 
     async def start_tls(self) -> None:
-        """RFC 2595 §4: handshake after `+OK`; plaintext sent after STLS is discarded."""
-        self.lines.clear()
-        await self.writer.start_tls(self.ctx.tls_context)
+        """RFC 2595 §4: handshake after `+OK`; cleartext sent behind STLS closes the
+        connection instead (`mailserver.starttls`)."""
+        held = self.lines.buffered
+        if not await starttls.start_tls(self.reader, self.writer, self.ctx.tls_context, held=held):
+            self.log("cleartext_after_starttls")
+            raise SessionClosed
         self.lines = LineReader()
         self.pending_user = None
         self._note_tls()

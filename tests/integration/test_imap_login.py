@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import imaplib
-import socket
 import time
 from typing import Any
 
@@ -40,21 +39,6 @@ def test_login_disabled_before_starttls(server: MailServer) -> None:
     records = server.wait_for_log(lambda r: r["event"] == "logout")
     events = [(r["event"], r.get("result")) for r in records if r.get("protocol") == "imap"]
     assert ("login", "allow") in events and ("logout", None) in events
-
-
-def test_starttls_discards_injected_plaintext(server: MailServer) -> None:
-    """Commands pipelined after STARTTLS in cleartext must not run inside TLS (CVE-2011-0411)."""
-    sock = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
-    sock.recv(4096)
-    sock.sendall(b"a STARTTLS\r\nb LOGIN alice@bangkok.go.th x\r\n")
-    reply = b""
-    while b"a OK" not in reply:
-        reply += sock.recv(4096)
-    tls = client_tls_context().wrap_socket(sock)
-    tls.sendall(b"c NOOP\r\n")
-    answer = tls.recv(4096)
-    assert answer.startswith(b"c OK"), answer
-    tls.close()
 
 
 def test_implicit_tls_with_imapclient_authenticate_plain(server: MailServer) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import poplib
-import socket
 from collections.abc import Callable
 from email.message import EmailMessage
 
@@ -312,21 +311,6 @@ def pop3_login(server: MailServer, method: str, login: str, password: str) -> bo
 def test_no_password_in_any_log(make_server: Callable[..., MailServer], secret: str) -> None:
     """Every way to log in: right, wrong, unknown user, suspended; then every log."""
     assert_no_leak_on_any_attempt(make_server, BOB, secret, POP3_LOGIN_METHODS, pop3_login, "login")
-
-
-def test_plaintext_sent_with_stls_is_discarded(server: MailServer) -> None:
-    """RFC 2595 §4: a command injected behind STLS must not run inside TLS."""
-    with socket.create_connection(("127.0.0.1", server.ports["pop3"]), timeout=10) as raw:
-        reader = raw.makefile("rb")
-        assert reader.readline().startswith(b"+OK")
-        raw.sendall(b"STLS\r\nUSER " + BOB.encode() + b"\r\n")
-        assert reader.readline().startswith(b"+OK")
-        tls = client_tls_context().wrap_socket(raw, server_hostname="mail.test.example")
-        tls_reader = tls.makefile("rb")
-        tls.sendall(b"PASS " + PASSWORD.encode() + b"\r\n")
-        assert tls_reader.readline().startswith(b"-ERR")  # no USER seen inside TLS
-        tls.sendall(b"QUIT\r\n")
-        assert tls_reader.readline().startswith(b"+OK")
 
 
 def test_idle_session_is_closed(make_server: Callable[..., MailServer]) -> None:

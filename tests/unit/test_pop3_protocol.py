@@ -92,11 +92,14 @@ def test_a_larger_limit_for_sasl_responses() -> None:
     assert reader.next_line(8192) == b"A" * 2000
 
 
-def test_clear_drops_buffered_plaintext() -> None:
+def test_buffered_counts_what_follows_the_last_line_taken() -> None:
+    """STLS refuses to start while anything is buffered behind it (mailserver/starttls.py)."""
     reader = LineReader()
-    reader.receive_data(b"USER injected\r\n")
-    reader.clear()
-    assert reader.next_line() is NEED_DATA
+    reader.receive_data(b"STLS\r\nUSER injected\r\n")
+    assert reader.next_line() == b"STLS"
+    assert reader.buffered == len(b"USER injected\r\n")
+    assert reader.next_line() == b"USER injected"
+    assert reader.buffered == 0
 
 
 # --- parsing ---------------------------------------------------------------------------
