@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mailserver import private
 from mailserver.authcache import CachingAuthenticator
 from mailserver.config import Settings
 from mailserver.directory import Directory
@@ -72,7 +73,7 @@ def password_hasher(settings: Settings) -> PasswordHasher:
 
 def open_directory(settings: Settings) -> Directory:
     """The configured directory: embedded SQLite, or the organisation's LDAP."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(settings.data_dir)
     d = settings.directory
     if d.backend != "ldap":
         return SqliteDirectory(settings.directory_db, password_hasher(settings))

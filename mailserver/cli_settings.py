@@ -24,7 +24,7 @@ import os
 import shlex
 from pathlib import Path
 
-from mailserver import config
+from mailserver import config, private
 from mailserver.cli_errors import CliError, notice
 from mailserver.config_source import ENV_VAR, Origin, SettingsSource, find_settings
 
@@ -64,7 +64,7 @@ def admin_settings(args: argparse.Namespace, *, may_create: bool = False) -> con
             f" {ENV_VAR}; `mailserver serve` or the first `account add` creates it"
         )
     notice(f"using {used}; creating the data directory {data_dir}")
-    data_dir.mkdir(parents=True)
+    private.make_dirs(data_dir)
     return settings
 
 

@@ -19,7 +19,11 @@ import os
 import secrets
 from pathlib import Path
 
-DEFAULT_MODE = 0o600  # mail, envelopes, indexes and state are the users' business only
+from mailserver import private
+
+# Mail, envelopes, indexes and state are the users' business only: a file is created with
+# this mode (the umask can only take bits away), never chmod-ed afterwards.
+DEFAULT_MODE = private.FILE_MODE
 
 
 def fsync_dir(directory: Path) -> None:

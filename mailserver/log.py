@@ -40,6 +40,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from mailserver import private
 from mailserver.durable import fsync_dir
 
 __all__ = [
@@ -143,7 +144,7 @@ class PolicyLog:
         self._background = compress_in_background
         self._compress_lock = threading.RLock()
         self._compressors: list[threading.Thread] = []
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(self.directory)
         with self._lock:
             self._compress_leftovers()
             today = self._today()
@@ -238,7 +239,8 @@ class PolicyLog:
         return _as_utc(self._clock()).date()
 
     def _open(self) -> None:
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held open)
+        fd = private.open_fd(self.path, os.O_WRONLY | os.O_APPEND)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
 
     def _file_day(self) -> date | None:
         """The UTC day policy.log's lines belong to: its first line's ts, else its mtime."""
@@ -302,7 +304,7 @@ class PolicyLog:
         # Not durable.write_file_durably: a day of log is streamed through gzip rather than
         # held in memory, so this file object is fsynced here (under _compress_lock, one
         # writer, hence the fixed temporary name that the next rotation overwrites).
-        with open(tmp, "wb") as raw:
+        with os.fdopen(private.open_fd(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as raw:
             if target.exists():
                 with open(target, "rb") as old:
                     shutil.copyfileobj(old, raw)

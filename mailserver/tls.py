@@ -21,18 +21,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mailserver import private
+
 _VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
 def ensure_self_signed(cert_dir: Path, hostname: str) -> tuple[Path, Path]:
     """Return (cert, key) under `cert_dir`, generating a self-signed pair on first use.
 
-    The key is written with mode 0600 before any byte of it reaches the disk.
+    Both files are created with mode 0600 before any byte reaches the disk, in a 0700
+    directory (`mailserver.private`).
     """
     cert_path, key_path = cert_dir / "server.crt", cert_dir / "server.key"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
-    cert_dir.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(cert_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost")]
     names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
@@ -55,10 +58,10 @@ def ensure_self_signed(cert_dir: Path, hostname: str) -> tuple[Path, Path]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    for path, data in ((key_path, key_pem), (cert_path, cert_pem)):
+        with os.fdopen(private.open_fd(path, os.O_WRONLY | os.O_TRUNC), "wb") as f:
+            f.write(data)
     return cert_path, key_path
 
 

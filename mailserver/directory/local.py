@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mailserver import private
 from mailserver.directory import (
     AccountExists,
     AccountNotFound,
@@ -360,7 +361,10 @@ class SqliteDirectory:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The database holds the password hashes: 0600 before SQLite opens it, and SQLite
+        # gives its -wal and -shm files the database's mode.
+        private.make_dirs(self.path.parent)
+        private.create_file(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row

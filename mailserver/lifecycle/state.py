@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from mailserver import private
 from mailserver.durable import write_file_durably
 from policy.lifecycle import SweepState, WarningSent
 
@@ -63,8 +64,8 @@ def save(path: Path, state: SweepState) -> None:
 @contextlib.contextmanager
 def exclusive(data_dir: Path) -> Iterator[None]:
     """Hold the sweep lock of `data_dir`; SweepBusy at once if another sweep has it."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    private.make_dirs(data_dir)
+    fd = private.open_fd(data_dir / LOCK_NAME, os.O_RDWR)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mailserver import private
 from mailserver.durable import fsync_dir, write_file_durably
 from mailserver.queue.model import QueuedMessage, Recipient
 
@@ -49,7 +50,7 @@ class Spool:
         self.envelopes = directory / "envelopes"
         self.tmp = directory / "tmp"
         for sub in (self.messages, self.envelopes, self.tmp):
-            sub.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private.make_dirs(sub)
         self._lock = threading.Lock()
 
     # --- writing ---------------------------------------------------------------

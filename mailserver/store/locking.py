@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from mailserver import private
+
 _registry_guard = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
 
@@ -36,7 +38,7 @@ def _thread_lock(path: Path) -> threading.Lock:
 def locked(path: Path) -> Iterator[None]:
     """Hold the exclusive lock `path` (created if missing) for this thread and process."""
     with _thread_lock(path):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = private.open_fd(path, os.O_RDWR)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX)
             yield

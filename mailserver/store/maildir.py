@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mailserver import private
 from mailserver.durable import fsync_dir
 from mailserver.store.files import MessageWriter, to_disk
 from mailserver.store.notify import ChangeNotifier
@@ -57,7 +58,7 @@ class MaildirStore:
         if (maildir / "new").is_dir() and (maildir / "cur").is_dir():
             return maildir
         for sub in ("tmp", "new", "cur"):
-            (maildir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+            private.make_dirs(maildir / sub)
         for directory in (maildir, maildir.parent, maildir.parent.parent, self.root):
             fsync_dir(directory)
         return maildir

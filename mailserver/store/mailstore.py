@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from mailserver import mutf7
+from mailserver import mutf7, private
 from mailserver.durable import fsync_dir, write_file_durably
 from mailserver.store import names
 from mailserver.store import uidlist as uidlist_io
@@ -239,19 +239,19 @@ class UserStore:
             # A \Noselect folder (a parent whose messages were deleted) becomes selectable;
             # cur/ last, since its presence is what makes the folder exist.
             uidlist_io.write(directory, UidList(uidlist_io.allocate_uidvalidity(self.maildir), 1))
-            (directory / _FOLDER_MARKER).touch(mode=0o600)
+            (directory / _FOLDER_MARKER).touch(mode=private.FILE_MODE)
             for sub in ("tmp", "new", "cur"):
-                (directory / sub).mkdir(mode=0o700, exist_ok=True)
+                (directory / sub).mkdir(mode=private.DIRECTORY_MODE, exist_ok=True)
             fsync_dir(directory)
             self._mailbox(name).forget_cache()
             return
         # Build the folder aside and rename it in: it appears complete or not at all.
         staging = self.maildir / f"..creating-{uuid.uuid4().hex}"
-        staging.mkdir(mode=0o700)
+        staging.mkdir(mode=private.DIRECTORY_MODE)
         try:
             for sub in ("tmp", "new", "cur"):
-                (staging / sub).mkdir(mode=0o700)
-            (staging / _FOLDER_MARKER).touch(mode=0o600)
+                (staging / sub).mkdir(mode=private.DIRECTORY_MODE)
+            (staging / _FOLDER_MARKER).touch(mode=private.FILE_MODE)
             uidlist_io.write(staging, UidList(uidlist_io.allocate_uidvalidity(self.maildir), 1))
             os.rename(staging, directory)
         except OSError as exc:

@@ -26,6 +26,9 @@ PASSWORD = "correct horse battery staple"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The listeners `mailserver serve` starts (the fixture waits for each to accept).
 LISTENERS = ("submission", "submissions", "mx", "imap", "imaps", "pop3", "pop3s")
+# The server and the CLI run under the umask of a default system (0022), whatever the
+# test runner's: they must keep their files private despite it.
+SERVER_UMASK = 0o022
 
 
 def free_port() -> int:
@@ -100,6 +103,7 @@ class MailServer:
                 stderr=stderr,
                 cwd=self.root,
                 env=checkout_env(),
+                umask=SERVER_UMASK,
             )
         process = self.process
         waiting = set(self.ports.values())  # each port is connected to once it listens
@@ -133,6 +137,7 @@ class MailServer:
             text=True,
             cwd=self.root,
             env=checkout_env(),
+            umask=SERVER_UMASK,
             timeout=60,
         )
         if check and result.returncode != 0:

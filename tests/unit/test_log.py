@@ -315,3 +315,28 @@ def test_retention_below_90_days_is_rejected(tmp_path: Path, days: int) -> None:
     with pytest.raises(ValueError, match="90"):
         PolicyLog(tmp_path, node="n", retention_days=days)
     assert not (tmp_path / "policy.log").exists()
+
+
+def test_log_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The policy log holds traffic records: its directory 0700, the log and each rotated
+    day 0600, even under umask 022 (docs/security.md, "File permissions")."""
+    old = os.umask(0o022)
+    try:
+        clock = Clock(datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC))
+        log = PolicyLog(tmp_path / "var" / "log", node="n", clock=clock)
+        log.write("auth", login="a")
+        clock.now = datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC)
+        log.write("auth", login="b")
+        log.close()
+    finally:
+        os.umask(old)
+    modes = {
+        str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777)
+        for p in [tmp_path / "var", *(tmp_path / "var").rglob("*")]
+    }
+    assert modes == {
+        "var": "0o700",
+        "var/log": "0o700",
+        "var/log/policy.log": "0o600",
+        "var/log/policy.log-20261125.gz": "0o600",
+    }
