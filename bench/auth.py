@@ -132,6 +132,7 @@ class Server:
             "directory": {
                 "backend": "ldap",
                 "ldap_urls": [slapd.url],
+                "ldap_allow_cleartext": True,  # slapd on loopback
                 "ldap_base": slapd.base,
                 "ldap_bind_dn": slapd.admin_dn,
                 "ldap_bind_password_file": str(secret),

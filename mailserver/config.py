@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mailserver.directory.ldap_presets import PRESETS as LDAP_PRESETS
 from mailserver.directory.ldap_presets import check_overrides as check_ldap_overrides
@@ -170,6 +171,9 @@ class DirectorySettings:
     # StartTLS on ldap:// URLs, and the CA bundle that verifies the servers' certificates.
     ldap_start_tls: bool = False
     ldap_ca_file: Path | None = None
+    # ldap:// without StartTLS sends the users' passwords in clear: refused unless this is
+    # set, for a directory on this host only (over loopback).
+    ldap_allow_cleartext: bool = False
     # Connections kept open: up to this many bound as the service account, as many for
     # the users' password binds (and as many threads); one idle this long is closed.
     ldap_pool_size: int = 8
@@ -314,6 +318,34 @@ def load(path: Path | None, *, base: Path | None = None) -> Settings:
     )
 
 
+def cleartext_ldap_urls(directory: DirectorySettings) -> list[str]:
+    """The LDAP URLs whose binds would carry users' passwords in clear: `ldap://` ones
+    without `ldap_start_tls` (`ldaps://` is TLS from the first byte)."""
+    if directory.backend != "ldap" or directory.ldap_start_tls:
+        return []
+    return [url for url in directory.ldap_urls if urlsplit(url.strip()).scheme.lower() == "ldap"]
+
+
+def _ldap_transport_errors(directory: DirectorySettings) -> list[ConfigError]:
+    """Secure by default: TLS to the directory unless the operator opted out explicitly."""
+    if directory.backend != "ldap":
+        return []
+    errors = [
+        ConfigError("directory.ldap_urls", f"{url!r} is not an ldap:// or ldaps:// URL")
+        for url in directory.ldap_urls
+        if urlsplit(url.strip()).scheme.lower() not in ("ldap", "ldaps")
+    ]
+    cleartext = cleartext_ldap_urls(directory)
+    if cleartext and not directory.ldap_allow_cleartext:
+        message = (
+            f"{', '.join(cleartext)} would carry the users' passwords in clear: use ldaps://,"
+            " or set ldap_start_tls = true (or, for a directory on this host only,"
+            " ldap_allow_cleartext = true)"
+        )
+        errors.append(ConfigError("directory.ldap_urls", message))
+    return errors
+
+
 def validate(settings: Settings) -> list[ConfigError]:
     """Checks that need more than one value's type; empty when the settings make sense."""
     errors: list[ConfigError] = []
@@ -344,6 +376,7 @@ def validate(settings: Settings) -> list[ConfigError]:
         errors.append(
             ConfigError("directory.ldap_urls", "the ldap backend needs ldap_urls and ldap_base")
         )
+    errors.extend(_ldap_transport_errors(directory))
     if directory.ldap_preset not in LDAP_PRESETS:
         errors.append(
             ConfigError("directory.ldap_preset", f"must be one of {', '.join(LDAP_PRESETS)}")

@@ -15,7 +15,7 @@ from typing import TextIO
 from mailserver import tls
 from mailserver.app import Services, build_services
 from mailserver.changefeed import ChangeFeed
-from mailserver.config import Settings
+from mailserver.config import Settings, cleartext_ldap_urls
 from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
 from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.server import ImapServer
@@ -160,6 +160,12 @@ async def serve(
 
     `source` says where the settings came from and `command` how to run this program
     again (both for the start-up report)."""
+    cleartext = cleartext_ldap_urls(settings.directory)
+    if cleartext:  # only with directory.ldap_allow_cleartext: validate refuses it otherwise
+        log.warning(
+            "directory.ldap_allow_cleartext is set: users' passwords go to %s unencrypted",
+            ", ".join(cleartext),
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,10 +13,12 @@ Passwords may be read only for binding (`by anonymous auth`); the rest is
 readable by anyone, like a typical organisation directory.
 
 `make_slapd(root, tls=make_ca(...).issue(...))` (tests/integration/ldap_certs.py)
-also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`;
-`make_slapd(root, mailserver_schema=False)` is a directory without our schema.
-`make_slapd_conf(root)` configures the older way instead: a slapd.conf that
-includes the .schema files (deploy/ldap/mailserver.schema for ours).
+also serves TLS: StartTLS on `url` and implicit TLS on `ldaps_url`; the `tls_slapd`
+fixture is one. `make_slapd(root, mailserver_schema=False)` is a directory without
+our schema. `make_slapd_conf(root)` configures the older way instead: a slapd.conf
+that includes the .schema files (deploy/ldap/mailserver.schema for ours).
+`directory_settings` configures a mailserver for StartTLS when the slapd serves TLS,
+else for cleartext on loopback (`ldap_allow_cleartext`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import free_port, require_tool
-from tests.integration.ldap_certs import ServerFiles
+from tests.integration.ldap_certs import ServerFiles, make_ca
 from tests.waiting import accepts_connections, wait_until
 
 BASE = "dc=bangkok,dc=go,dc=th"
@@ -169,6 +171,7 @@ class Slapd:
     admin_password: str = ADMIN_PASSWORD
     tls_port: int | None = None  # the ldaps:// listener of make_slapd(tls=...)
     config_file: Path | None = None  # a slapd.conf (make_slapd_conf) instead of slapd.d
+    ca_file: Path | None = None  # the CA that issued its certificate, with tls=...
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -258,15 +261,23 @@ class Slapd:
 
     def directory_settings(self, secret_dir: Path, **extra: object) -> dict[str, object]:
         """The `[directory]` settings of a mailserver on this slapd, bound as the root DN
-        (its password written to a file in `secret_dir`); `extra` adds or overrides keys."""
+        (its password written to a file in `secret_dir`); `extra` adds or overrides keys.
+
+        StartTLS, verified against the slapd's CA, when it serves TLS; otherwise
+        cleartext, which the server accepts only with `ldap_allow_cleartext` (the slapd
+        is on loopback, the one place that setting is meant for)."""
         secret = secret_dir / "ldap-password"
         secret.write_text(self.admin_password + "\n")
+        transport: dict[str, object] = {"ldap_allow_cleartext": True}
+        if self.ca_file is not None:
+            transport = {"ldap_start_tls": True, "ldap_ca_file": str(self.ca_file)}
         return {
             "backend": "ldap",
             "ldap_urls": [self.url],
             "ldap_base": self.base,
             "ldap_bind_dn": self.admin_dn,
             "ldap_bind_password_file": str(secret),
+            **transport,
             **extra,
         }
 
@@ -375,7 +386,10 @@ def make_slapd(
         pytest.fail(f"slapadd of the cn=config failed: {result.stderr}")
     if tls is not None:
         _configure_tls(root, tls)
-    server = Slapd(root=root, port=free_port(), tls_port=free_port() if tls else None)
+    if tls is None:
+        server = Slapd(root=root, port=free_port())
+    else:
+        server = Slapd(root=root, port=free_port(), tls_port=free_port(), ca_file=tls.ca_file)
     _add_base(server, BASE_ENTRY + (POLICY_ENTRIES if ppolicy else ""))
     return server
 
@@ -444,6 +458,19 @@ def _configure_tls(root: Path, tls: ServerFiles) -> None:
 def slapd(tmp_path: Path) -> Iterator[Slapd]:
     """A started slapd with our schema and the base entry; stopped at teardown."""
     server = make_slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tls_slapd(tmp_path: Path) -> Iterator[Slapd]:
+    """A started slapd that also serves TLS, with a certificate for 127.0.0.1 from a CA
+    of its own (`ca_file`); stopped at teardown."""
+    files = make_ca(tmp_path / "slapd-ca").issue(tmp_path / "slapd-cert")
+    server = make_slapd(tmp_path / "slapd", tls=files)
     server.start()
     try:
         yield server

@@ -200,6 +200,7 @@ def test_a_missing_password_file_stops_check_config_and_serve_with_one_line(
         tmp_path,
         tmp_path / "var",
         '[directory]\nbackend = "ldap"\nldap_urls = ["ldap://127.0.0.1:1"]\n'
+        "ldap_allow_cleartext = true\n"  # loopback: the one place cleartext is allowed
         f'ldap_base = "dc=bangkok,dc=go,dc=th"\nldap_bind_password_file = "{secret}"\n',
     )
     checked = run("check-config", cwd=tmp_path)

@@ -412,6 +412,53 @@ async def test_least_privilege_service_account_cannot_touch_other_attributes(
         conn.unbind()
 
 
+def test_anonymous_and_other_users_read_nothing_a_user_reads_their_own_entry(
+    ppolicy_slapd: Slapd,
+) -> None:
+    """service-acl.ldif's last rules: anonymous may only bind (auth on userPassword), a user
+    reads their own entry and no one else's; the service account still reads them all."""
+    import ldap3
+
+    server = ldap3.Server("127.0.0.1", port=ppolicy_slapd.port)
+    somchai, malee = f"uid=somchai.k,{PEOPLE}", f"uid=malee.s,{PEOPLE}"
+
+    def found(conn: ldap3.Connection, base: str, scope: str = ldap3.SUBTREE) -> dict[str, list]:
+        conn.search(base, "(objectClass=*)", scope, attributes=[ldap3.ALL_ATTRIBUTES])
+        return {
+            e["dn"]: sorted(e["raw_attributes"])
+            for e in conn.response
+            if e["type"] == "searchResEntry"
+        }
+
+    anonymous = ldap3.Connection(server, auto_bind=True)
+    try:
+        assert found(anonymous, BASE) == {}
+        assert found(anonymous, malee, ldap3.BASE) == {}
+        assert not anonymous.compare(malee, "mailAccountStatus", "suspended")
+    finally:
+        anonymous.unbind()
+
+    user = ldap3.Connection(server, somchai, "sample-password-1", auto_bind=True)  # may bind
+    try:
+        own = found(user, somchai, ldap3.BASE)[somchai]
+        assert "mailAccountStatus" in own and "userPassword" not in own  # not even their own
+        assert found(user, malee, ldap3.BASE) == {}  # nor anyone else's
+        assert set(found(user, PEOPLE)) <= {somchai}
+        assert user.extend.standard.modify_password(
+            somchai, "sample-password-1", "sample-password-9"
+        )  # RFC 3062: a user still changes their own password
+    finally:
+        user.unbind()
+    assert ppolicy_slapd.can_bind(somchai, "sample-password-9")
+
+    service = ldap3.Connection(server, SERVICE_DN, SERVICE_PASSWORD, auto_bind=True)
+    try:
+        everyone = found(service, PEOPLE)
+        assert "mailAccountStatus" in everyone[malee] and "userPassword" not in everyone[malee]
+    finally:
+        service.unbind()
+
+
 # --- the CLI against LDAP -----------------------------------------------------------
 
 
@@ -424,6 +471,7 @@ def _cli_config(tmp_path: Path, server: Slapd) -> Path:
         "directory": {
             "backend": "ldap",
             "ldap_urls": [server.url],
+            "ldap_allow_cleartext": True,  # slapd on loopback
             "ldap_base": server.base,
             "ldap_user_base": PEOPLE,
             "ldap_bind_dn": SERVICE_DN,

@@ -183,6 +183,7 @@ def test_import_ldif_into_ldap_through_the_directory_interface(
     config.write_text(
         f'[server]\ndata_dir = "{tmp_path / "var"}"\n'
         f'[directory]\nbackend = "ldap"\nldap_urls = ["{slapd_argon2.url}"]\n'
+        "ldap_allow_cleartext = true\n"  # slapd on loopback
         f'ldap_base = "{BASE}"\nldap_user_base = "{PEOPLE}"\n'
         f'ldap_bind_dn = "{slapd_argon2.admin_dn}"\nldap_bind_password_file = "{secret}"\n',
         encoding="utf-8",

@@ -85,6 +85,67 @@ def test_validate_names_the_key(tmp_path: Path, text: str, key: str) -> None:
     assert [e.key for e in config.validate(config.load(path))] == [key]
 
 
+LDAP = '[directory]\nbackend = "ldap"\nldap_base = "dc=bangkok,dc=go,dc=th"\n'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'ldap_urls = ["ldaps://ldap1.bangkok.go.th/"]\n',
+        'ldap_urls = ["ldap://ldap1.bangkok.go.th/"]\nldap_start_tls = true\n',
+        'ldap_urls = ["ldaps://ldap1/", "LDAP://ldap2/"]\nldap_start_tls = true\n',
+        'ldap_urls = ["ldap://127.0.0.1/"]\nldap_allow_cleartext = true\n',
+    ],
+)
+def test_ldap_over_tls_or_with_the_explicit_opt_in_is_valid(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(LDAP + text)
+    assert config.validate(config.load(path)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "cleartext"),
+    [
+        ('ldap_urls = ["ldap://ldap1.bangkok.go.th/"]\n', "ldap://ldap1.bangkok.go.th/"),
+        ('ldap_urls = ["ldaps://ldap1/", "LDAP://ldap2:389"]\n', "LDAP://ldap2:389"),
+        ('ldap_urls = ["ldap://ldap1/"]\nldap_start_tls = false\n', "ldap://ldap1/"),
+    ],
+)
+def test_ldap_in_clear_is_refused_without_the_opt_in(
+    tmp_path: Path, text: str, cleartext: str
+) -> None:
+    """Users' passwords must never cross the network in clear by default."""
+    path = tmp_path / "m.toml"
+    path.write_text(LDAP + text)
+    errors = config.validate(config.load(path))
+    assert [e.key for e in errors] == ["directory.ldap_urls"]
+    assert cleartext in errors[0].message and "ldap_allow_cleartext" in errors[0].message
+
+
+def test_ldap_urls_of_another_scheme_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(LDAP + 'ldap_urls = ["ldapi:///run/slapd/ldapi"]\n')
+    errors = config.validate(config.load(path))
+    assert [e.key for e in errors] == ["directory.ldap_urls"]
+    assert "not an ldap:// or ldaps:// URL" in errors[0].message
+
+
+def test_the_sqlite_backend_ignores_ldap_urls(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('[directory]\nldap_urls = ["ldap://ldap1/"]\n')
+    assert config.validate(config.load(path)) == []
+
+
+def test_check_config_refuses_ldap_in_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text(LDAP + 'ldap_urls = ["ldap://ldap1.bangkok.go.th/"]\n')
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "directory.ldap_urls" in err and "in clear" in err and "Traceback" not in err
+
+
 def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
     good.write_text("[smtp]\nmax_recipients = 50\n")
