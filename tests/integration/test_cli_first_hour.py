@@ -150,8 +150,7 @@ def test_a_missing_data_directory_is_refused_even_with_config(tmp_path: Path) ->
 def test_the_first_account_hint_is_a_command_that_works_from_there(make_server: Any) -> None:
     server: MailServer = make_server(server={"local_domains": ["example.org"]})
     server.stop()
-    assert server.process is not None and server.process.stdout is not None
-    report = server.process.stdout.read().decode().splitlines()
+    report = server.stdout().splitlines()
     (hint,) = [line.strip() for line in report if " account add " in line]
     assert hint.endswith(" account add alice@example.org")
     assert f"--config {server.config}" in hint
