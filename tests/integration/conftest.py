@@ -37,6 +37,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def end_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM a peer, SIGKILL it after `timeout` seconds, and reap it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def require_tool(name: str) -> str:
     """Path of a peer program; `make test` installs them, so a missing one fails the test."""
     path = shutil.which(name)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port, require_tool
+from tests.integration.conftest import end_process, free_port, require_tool
 from tests.waiting import accepts_connections, wait_until
 
 # Top-level domains always answered locally (RFC 2606 / RFC 6761 test names).
@@ -143,13 +143,7 @@ class Dnsmasq:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         self.process = None
 
     def _start(self) -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port, require_tool
+from tests.integration.conftest import end_process, free_port, require_tool
 from tests.integration.ldap_certs import ServerFiles, make_ca
 from tests.waiting import accepts_connections, wait_until
 
@@ -230,13 +229,7 @@ class Slapd:
         """Stop slapd (SIGTERM, then SIGKILL) and wait until the port is closed."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         self.process = None
 
     def _whoami(self) -> bool:
