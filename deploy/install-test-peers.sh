@@ -11,9 +11,10 @@
 set -eu
 
 # postfix only for its smtp-sink; dnsmasq-base is the program without the system service;
-# libnet-ssleay-perl gives swaks TLS; openssl is what the certificate tooling and tests call.
+# libnet-ssleay-perl gives swaks TLS; openssl is what the certificate tooling and tests call;
+# redis-server is the shared counters' peer (each test starts its own on a free port).
 PACKAGES="swaks libnet-ssleay-perl dovecot-imapd isync neomutt bsdutils postfix dnsmasq-base
-slapd ldap-utils openssl ca-certificates"
+slapd ldap-utils openssl ca-certificates redis-server"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -57,6 +58,12 @@ if ! neomutt -v 2>/dev/null | grep -q "+openssl\|+gnutls"; then
 fi
 if ! ldd "$(command -v mbsync)" 2>/dev/null | grep -q "libssl"; then
     echo "mbsync has no TLS support: install Debian's isync package" >&2
+    fail=1
+fi
+# The counters set an expiry only on a new key with PEXPIRE ... NX (Redis 7.0).
+redis_major=$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\..*/\1/p')
+if [ -z "$redis_major" ] || [ "$redis_major" -lt 7 ]; then
+    echo "redis-server is missing or older than 7.0 (the counters need PEXPIRE NX)" >&2
     fail=1
 fi
 exit $fail
