@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from mailserver import private
 from mailserver.authcache import CachingAuthenticator
-from mailserver.config import Settings
+from mailserver.config import CountersBackend, RedisDownAction, Settings
+from mailserver.counters import Counters
+from mailserver.counters.memory import MemoryCounters
 from mailserver.directory import Directory
 from mailserver.directory.local import SqliteDirectory
 from mailserver.log import PolicyLog
@@ -25,13 +27,15 @@ def utc_now() -> dt.datetime:
 
 @dataclass
 class Services:
-    """Shared state of one server process: directory, caches, log and store."""
+    """Shared state of one server process: directory, caches, counters, log and store."""
 
     settings: Settings
     directory: Directory
     authenticator: CachingAuthenticator
     log: PolicyLog
     store: MailStore
+    # Abuse-resistance counts (auth failures, sends, connections): see mailserver/counters.
+    counters: Counters = field(default_factory=MemoryCounters)
     clock: Callable[[], dt.datetime] = utc_now
     # Local domains: the directory's plus the configured ones, re-read at most every few seconds.
     _domains: frozenset[str] = field(default=frozenset())
@@ -59,6 +63,7 @@ class Services:
 
     async def close(self) -> None:
         await self.directory.close()
+        await self.counters.close()
         self.log.close()
 
 
@@ -102,6 +107,29 @@ def open_directory(settings: Settings) -> Directory:
     )
 
 
+def open_counters(settings: Settings) -> Counters:
+    """The configured counters: this process's memory, or Redis (with the local fallback
+    when `on_redis_down = "local"`). Redis is not contacted here: `serve` pings it."""
+    c = settings.counters
+    if c.backend is not CountersBackend.REDIS:
+        return MemoryCounters(max_keys=c.max_keys)
+    from mailserver.counters.fallback import FallbackCounters
+    from mailserver.counters.redis_counters import RedisCounters
+
+    password = None
+    if c.redis_password_file is not None:
+        password = settings.path(c.redis_password_file).read_text(encoding="utf-8").strip()
+    shared = RedisCounters.from_url(
+        c.redis_url,
+        key_prefix=c.key_prefix,
+        timeout_seconds=c.redis_timeout_seconds,
+        password=password,
+    )
+    if c.on_redis_down is RedisDownAction.LOCAL:
+        return FallbackCounters(shared, MemoryCounters(max_keys=c.max_keys))
+    return shared
+
+
 def open_log(settings: Settings, *, server: bool = False) -> PolicyLog:
     """The policy log; the server gzips rotated days in a thread, off the event loop."""
     return PolicyLog(
@@ -122,4 +150,11 @@ def build_services(settings: Settings) -> Services:
         hostname=settings.server.hostname,
         default_quota_bytes=settings.store.quota_bytes or None,
     )
-    return Services(settings, directory, authenticator, open_log(settings, server=True), store)
+    return Services(
+        settings,
+        directory,
+        authenticator,
+        open_log(settings, server=True),
+        store,
+        counters=open_counters(settings),
+    )

@@ -14,7 +14,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -204,6 +204,38 @@ class AuthSettings:
     failure_delay_seconds: float = 2.0
 
 
+class CountersBackend(StrEnum):
+    """Where the abuse-resistance counters live."""
+
+    MEMORY = "memory"  # this process only: one node
+    REDIS = "redis"  # shared by every node naming the same Redis and key prefix
+
+
+class RedisDownAction(StrEnum):
+    """What the counters do while Redis does not answer."""
+
+    FAIL_CLOSED = "fail_closed"  # every count raises CountersUnavailable: callers refuse
+    LOCAL = "local"  # count in this process until Redis answers again
+
+
+@dataclass(frozen=True)
+class CountersSettings:
+    # "memory" (this process) or "redis" (shared by the nodes).
+    backend: CountersBackend = CountersBackend.MEMORY
+    # The Redis server: redis://host:port/db, rediss:// (TLS) or unix:///path.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A file holding the Redis password (kept out of the settings file and the URL).
+    redis_password_file: Path | None = None
+    # Prefix of every key, so several installations can share one Redis.
+    key_prefix: str = "mailserver:"
+    # Seconds to connect, and to wait for each answer.
+    redis_timeout_seconds: float = 1.0
+    on_redis_down: RedisDownAction = RedisDownAction.FAIL_CLOSED
+    # Keys held in memory (the memory backend, and the local fallback); the windows
+    # that end soonest are dropped beyond it.
+    max_keys: int = 100_000
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     # Root of the mailboxes (relative to data_dir): <root>/<domain>/<user>/Maildir.
@@ -255,6 +287,7 @@ class Settings:
     tls: TlsSettings = field(default_factory=TlsSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    counters: CountersSettings = field(default_factory=CountersSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     log: LogSettings = field(default_factory=LogSettings)
     messages: MessageSettings = field(default_factory=MessageSettings)
@@ -409,6 +442,36 @@ def validate(settings: Settings) -> list[ConfigError]:
     if settings.smtp.max_recipients < 1:
         errors.append(ConfigError("smtp.max_recipients", "must be at least 1"))
     errors.extend(_validate_lifecycle(settings.lifecycle))
+    errors.extend(_validate_counters(settings.counters))
+    return errors
+
+
+def _validate_counters(counters: CountersSettings) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+    if counters.max_keys < 1:
+        errors.append(ConfigError("counters.max_keys", "must be at least 1"))
+    if counters.redis_timeout_seconds <= 0:
+        errors.append(ConfigError("counters.redis_timeout_seconds", "must be positive"))
+    if counters.backend is CountersBackend.REDIS:
+        try:
+            url = urlsplit(counters.redis_url.strip())
+            password = url.password
+        except ValueError:
+            url, password = urlsplit(""), None
+        if url.scheme not in ("redis", "rediss", "unix"):
+            errors.append(
+                ConfigError(
+                    "counters.redis_url",
+                    f"{counters.redis_url!r} is not a redis://, rediss:// or unix:// URL",
+                )
+            )
+        elif password:
+            errors.append(
+                ConfigError(
+                    "counters.redis_url",
+                    "holds a password: put it in a file named by counters.redis_password_file",
+                )
+            )
     return errors
 
 

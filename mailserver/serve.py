@@ -15,8 +15,10 @@ from typing import TextIO
 from mailserver import tls
 from mailserver.app import Services, build_services
 from mailserver.changefeed import ChangeFeed
-from mailserver.config import Settings, cleartext_ldap_urls
+from mailserver.config import CountersBackend, Settings, cleartext_ldap_urls
 from mailserver.control import SOCKET_NAME, AccountWatch, serve_control
+from mailserver.counters import CountersUnavailable
+from mailserver.counters.fallback import FallbackCounters
 from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.server import ImapServer
 from mailserver.imap.session import ImapContext
@@ -141,6 +143,26 @@ async def watch_directory(services: Services, watch: AccountWatch) -> None:
     await feed.run()
 
 
+async def counters_report(services: Services) -> str:
+    """Where the counters are, for the start-up report; with Redis, after a PING.
+
+    Redis not answering does not stop the server (as with the directory): with
+    `on_redis_down = "fail_closed"` every count fails until it answers, and the callers
+    refuse with a temporary error; with "local" this process counts on its own."""
+    c = services.settings.counters
+    if c.backend is not CountersBackend.REDIS:
+        return "in memory (this process only)"
+    where = f"redis {c.redis_url} (key prefix {c.key_prefix!r})"
+    try:
+        await services.counters.ping()
+    except CountersUnavailable as exc:
+        log.warning("counters: %s; counts fail until it answers (fail_closed)", exc)
+        return f"{where}: unavailable, {exc}; counts fail until it answers (fail closed)"
+    if isinstance(services.counters, FallbackCounters) and services.counters.on_local:
+        return f"{where}: unavailable; counting in this process until it answers"
+    return where
+
+
 def first_account_hint(settings: Settings, command: str) -> str:
     """The command that adds a first account, as it works from where `serve` was started:
     `command` is how this program was invoked (with its --config), the domain the first
@@ -198,6 +220,7 @@ async def serve(
         print(f"  settings                     {source}", file=out)
     print(f"  data directory               {settings.data_dir}", file=out)
     print(f"  policy log                   {services.log.path}", file=out)
+    print(f"  counters                     {await counters_report(services)}", file=out)
     try:
         empty = not await services.directory.list_accounts()
     except DirectoryUnavailable as exc:
