@@ -72,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_command(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)  # argparse drops its own --help quietly if cut
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        # --help (or a usage error) exits from inside argparse: its text may still sit in
+        # stdout's buffer, and a reader gone away must show here too, not at interpreter
+        # exit (Python before 3.11.4 then prints "Exception ignored ... BrokenPipeError").
+        sys.stdout.flush()
+        raise
     try:
         status = int(args.run(args) or 0)
         sys.stdout.flush()  # a reader gone away shows here, not at interpreter exit

@@ -395,7 +395,7 @@ def make_slapd_conf(root: Path) -> Slapd:
     includes = [SCHEMA_DIR / f"{name}.schema" for name in SYSTEM_SCHEMAS] + [OUR_SCHEMA_CONF]
     config = root / "slapd.conf"
     config.write_text(
-        "".join(f"include {path}\n" for path in includes)
+        "".join(f'include "{path}"\n' for path in includes)  # a checkout path may hold spaces
         + f"pidfile {root}/slapd.pid\nloglevel none\nsizelimit 500\n"
         + (f"modulepath {module_dir}\nmoduleload back_mdb\n" if module_dir else "")
         + f'database mdb\nmaxsize 104857600\nsuffix "{BASE}"\nrootdn "{ADMIN_DN}"\n'

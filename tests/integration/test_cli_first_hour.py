@@ -243,8 +243,9 @@ def test_a_reader_that_went_away_ends_the_command_quietly(
     finally:
         os.close(write_end)
     assert result.stderr == ""
-    # 128 + SIGPIPE, as `yes | head` reports; argparse drops its --help text itself (0).
-    assert result.returncode == (0 if command == ("--help",) else 141)
+    # 128 + SIGPIPE, as `yes | head` reports. For --help, argparse of Python 3.11.4 and
+    # later drops the write error itself (0); before, our flush meets it (141).
+    assert result.returncode in ((0, 141) if command == ("--help",) else (141,))
 
 
 # --- 6. a leaver with a separation date still ahead ----------------------------------------

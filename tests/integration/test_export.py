@@ -11,10 +11,10 @@ import mailbox
 import re
 import shlex
 import subprocess
-import tarfile
 from pathlib import Path
 
 from mailserver import mutf7
+from tests.archives import extract_archive
 from tests.corpus import own_messages
 from tests.integration.conftest import MailServer, require_tool
 from tests.integration.test_imap_clients import mbsync_config, run_mbsync
@@ -95,8 +95,7 @@ def export(server: MailServer, fmt: str, out: Path) -> Path:
     result = server.cli("export", BOB, "--format", fmt, "-o", str(archive), "--actor", "admin")
     assert result.stdout.startswith("exported "), result.stdout + result.stderr
     target = out / fmt
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(target, filter="data")
+    extract_archive(archive, target)
     return target / BOB
 
 

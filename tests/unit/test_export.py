@@ -30,6 +30,7 @@ from mailserver.backup.progress import Progress
 from mailserver.store.files import to_disk
 from mailserver.store.flags import LETTER_TO_FLAG
 from mailserver.store.mailstore import MailStore, UserStore
+from tests.archives import extract_archive
 from tests.corpus import own_messages
 
 CORPUS_FILES = own_messages()
@@ -89,8 +90,7 @@ def filled(tmp_path: Path) -> tuple[UserStore, Expected, dict[bytes, set[datetim
 
 
 def _extract(archive: Path, into: Path) -> Path:
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(into, filter="data")
+    extract_archive(archive, into)
     return into / LOGIN
 
 
