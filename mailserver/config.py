@@ -90,6 +90,10 @@ class QueueSettings:
     # Deliveries at once in all, and connections at once to one destination.
     concurrency: int = 20
     per_destination: int = 4
+    # Refuse new mail (452 4.3.1 at MAIL FROM and DATA) while the spool's filesystem has
+    # less than this many bytes free, or would have after a declared SIZE (0: no check).
+    # Postfix's queue_minfree; it suggests at least 1.5 x smtp.max_message_size.
+    min_free_bytes: int = 104_857_600
 
 
 @dataclass(frozen=True)
@@ -433,6 +437,8 @@ def validate(settings: Settings) -> list[ConfigError]:
         errors.append(ConfigError("smtp.max_message_size", "must be at least 1024 bytes"))
     if settings.queue.concurrency < 1 or settings.queue.per_destination < 1:
         errors.append(ConfigError("queue.concurrency", "concurrency limits must be at least 1"))
+    if settings.queue.min_free_bytes < 0:
+        errors.append(ConfigError("queue.min_free_bytes", "must not be negative"))
     if settings.relay.smarthost_username and settings.relay.smarthost_password_file is None:
         errors.append(
             ConfigError(

@@ -100,6 +100,14 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "The name your server gave ({helo}) is not a fully-qualified domain name."
         ),
         rules.REASON_HELO_OWN_NAME: "The name your server gave ({helo}) is this server's own name.",
+        rules.REASON_STORAGE_LOW: (
+            "The mail server is short of disk space and cannot take mail now; "
+            "please try again later."
+        ),
+        rules.REASON_STORAGE_FULL: (
+            "The mail server ran out of disk space and did not store this message; "
+            "please try again later."
+        ),
         "_reason_part": " (reason: {reason})",
         "_separation_part": " (since {separation_date})",
         "_contact": " For help, contact {contact}.",
@@ -160,6 +168,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         ),
         rules.REASON_HELO_NOT_FQDN: "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) ไม่ใช่ชื่อโดเมนแบบเต็ม",
         rules.REASON_HELO_OWN_NAME: "ชื่อที่เซิร์ฟเวอร์ของท่านแจ้ง ({helo}) เป็นชื่อของเซิร์ฟเวอร์นี้เอง",
+        rules.REASON_STORAGE_LOW: (
+            "เซิร์ฟเวอร์อีเมลมีพื้นที่จัดเก็บไม่เพียงพอ จึงยังรับอีเมลไม่ได้ในขณะนี้ กรุณาลองใหม่อีกครั้งภายหลัง"
+        ),
+        rules.REASON_STORAGE_FULL: (
+            "พื้นที่จัดเก็บของเซิร์ฟเวอร์อีเมลเต็ม อีเมลฉบับนี้จึงยังไม่ถูกบันทึก กรุณาลองใหม่อีกครั้งภายหลัง"
+        ),
         "_reason_part": " (เหตุผล: {reason})",
         "_separation_part": " (ตั้งแต่วันที่ {separation_date})",
         "_contact": " หากต้องการความช่วยเหลือ กรุณาติดต่อ {contact}",
@@ -184,6 +198,9 @@ PEER_TEXTS = {
     rules.REASON_RECIPIENT_SYNTAX: "Bad recipient address",
     rules.REASON_SENDER_SYNTAX: "The sender address needs a domain",
     rules.REASON_TOO_MANY_RECIPIENTS: "Too many recipients (at most {limit} per message)",
+    # Postfix's words for its queue_minfree refusal.
+    rules.REASON_STORAGE_LOW: "Insufficient system storage",
+    rules.REASON_STORAGE_FULL: "Insufficient system storage",
 }
 
 # Generic texts for SMTP peers, by enhanced status code (RFC 3463).
@@ -195,6 +212,7 @@ REPLY_TEXTS = {
     "5.7.13": "User account disabled",
     "4.7.0": "Temporary authentication failure, try again later",
     "4.3.0": "Temporary system problem, try again later",
+    "4.3.1": "Insufficient system storage",
 }
 
 

@@ -48,6 +48,7 @@ RULE_MAIL_HOST = "mail-host"  # the mailbox lives on the server the directory na
 RULE_RECIPIENT = "recipient"  # checks on RCPT TO made by the SMTP side (address, limits)
 RULE_SENDER_SYNTAX = "sender-syntax"  # MAIL FROM at the MX: a bounce needs a domain to go to
 RULE_HELO = "helo"  # the HELO/EHLO name a peer server gives the MX (policy/helo.py)
+RULE_STORAGE = "storage"  # free space where mail is stored (policy/storage.py)
 
 # --- reason codes -----------------------------------------------------------------------
 REASON_OK = "ok"
@@ -78,6 +79,8 @@ REASON_SENDER_SYNTAX = "sender_syntax"
 REASON_HELO_INVALID = "helo_invalid"  # neither a domain name nor an address literal
 REASON_HELO_NOT_FQDN = "helo_not_fqdn"  # one label ("foo", "localhost")
 REASON_HELO_OWN_NAME = "helo_own_name"  # claims to be this server or one of its domains
+REASON_STORAGE_LOW = "storage_low"  # free space below queue.min_free_bytes: refused early
+REASON_STORAGE_FULL = "storage_full"  # a write failed: the disk is full (ENOSPC, EDQUOT)
 
 # --- reply codes (SMTP code, RFC 3463 / RFC 5248 enhanced code) --------------------------
 ALLOW_CODES: dict[Action, tuple[int, str]] = {
@@ -104,6 +107,8 @@ SENDER_SYNTAX = (553, "5.1.7")
 HELO_INVALID = (501, "5.5.2")
 HELO_NOT_FQDN = (504, "5.5.2")
 HELO_OWN_NAME = (550, "5.7.1")
+# RFC 5321 §4.2.3 452 "insufficient system storage", RFC 3463 X.3.1 "Mail system full".
+STORAGE_FULL = (452, "4.3.1")
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -22,11 +22,13 @@ from typing import Any
 from mailserver import access, smtpclient
 from mailserver.app import Services
 from mailserver.directory import DirectoryUnavailable
+from mailserver.diskspace import out_of_space
 from mailserver.queue import dsn, mx, schedule
 from mailserver.queue.admin import ADMIN_BOUNCE
 from mailserver.queue.model import GaveUp, QueuedMessage, Recipient, RecipientState
 from mailserver.queue.spool import Spool, SpoolError
 from policy.model import Action, Request, Service, Verdict
+from policy.storage import storage_full
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,11 @@ class QueueRunner:
             await asyncio.to_thread(self.services.store.deliver, account.address, data)
         except OSError as exc:
             log.error("queue %s: cannot store for %s: %s", message.id, account.login, exc)
+            if out_of_space(exc):
+                # The disk is full: the message stays queued and is retried (452 4.3.1).
+                full = storage_full()
+                text = f"{full.enhanced_code} {full.reason}"
+                return self._result(recipient, "temporary", full.smtp_code, text, mailbox, now)
             return self._result(
                 recipient, "temporary", 451, "4.3.0 Mailbox store error", mailbox, now
             )

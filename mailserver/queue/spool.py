@@ -77,8 +77,16 @@ class Spool:
         )
         if not message.recipients:
             raise SpoolError("a message needs at least one recipient")
-        self._write(self.messages / queue_id, content)
-        self._write_envelope(message)
+        data = self.messages / queue_id
+        try:
+            self._write(data, content)
+            self._write_envelope(message)
+        except BaseException:
+            # Not accepted (the client gets a 4xx): nothing of it stays to be delivered,
+            # and a full disk gets its space back at once.
+            (self.envelopes / f"{queue_id}.json").unlink(missing_ok=True)
+            data.unlink(missing_ok=True)
+            raise
         return message
 
     def update(self, message: QueuedMessage) -> None:

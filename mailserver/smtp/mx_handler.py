@@ -32,6 +32,7 @@ from mailserver.smtp.session import (
     SmtpHandler,
     SmtpSession,
     connection_options,
+    declared_size,
 )
 from policy.engine import (
     directory_unavailable,
@@ -96,6 +97,10 @@ class MxHandler(SmtpHandler):
         self._log(server, "helo", decision=refusal, detail=hostname[:100])
         return peer_reply(refusal)
 
+    def _reply_to_client(self, decision: Decision) -> str:
+        """Other servers get the decision's codes and a generic text."""
+        return peer_reply(decision)
+
     async def handle_MAIL(
         self,
         server: SmtpConnection,
@@ -106,6 +111,9 @@ class MxHandler(SmtpHandler):
     ) -> str:
         if self.draining:
             return SHUTTING_DOWN
+        refusal = self._storage_refusal(server, "mail", declared_size(mail_options), sender=address)
+        if refusal is not None:
+            return peer_reply(refusal)
         if address != "<>" and "@" not in address:
             refusal = sender_without_domain(address)
             self._log(server, "mail", decision=refusal, sender=address)
@@ -195,9 +203,8 @@ class MxHandler(SmtpHandler):
                 client_ip=server.peer[0] or "",
                 message_id=message_id,
             )
-        except (OSError, SpoolError):
-            self._log(server, "data", result="tempfail", status="deferred", **fields)
-            return "451 4.3.0 Could not store the message; please try again later"
+        except (OSError, SpoolError) as exc:
+            return self._spool_failed(server, exc, **fields)
         self.on_enqueued(queued)
         self._log(
             server,

@@ -22,16 +22,28 @@ from mailserver import access
 from mailserver.app import Services
 from mailserver.config import Settings
 from mailserver.control import AccountWatch
+from mailserver.diskspace import free_bytes, out_of_space
 from mailserver.log import new_id
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
 from mailserver.smtp.replies import reply
 from policy.model import Account, Decision
+from policy.storage import storage_full, storage_refusal
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "451 4.3.0 Internal error; the message was not accepted, please try again later"
+NOT_STORED = "451 4.3.0 Could not store the message; please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, please try again later"
+
+
+def declared_size(mail_options: list[str]) -> int:
+    """The SIZE= of MAIL FROM (RFC 1870 §6), 0 when not declared (aiosmtpd checked digits)."""
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
 
 
 def connection_options(settings: Settings) -> dict[str, Any]:
@@ -102,6 +114,16 @@ class SmtpConnection(SMTP):
                 self.transport.close()
 
         return checked
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """DATA, refused before the 354 when the handler says the message cannot be
+        stored (disk space low: 452 4.3.1); the transaction stays, the client may retry."""
+        if self.envelope is not None and self.envelope.rcpt_tos and not arg:
+            refusal = self.owner.before_data(self)
+            if refusal is not None:
+                await self.push(refusal)
+                return
+        await super().smtp_DATA(arg)
 
     def _create_session(self) -> SmtpSession:
         previous = self.session
@@ -177,6 +199,54 @@ class SmtpHandler:
     async def before_command(self, server: SmtpConnection, command: str) -> str | None:
         """None to go on with the command, or the reply that ends the session."""
         return None
+
+    def before_data(self, server: SmtpConnection) -> str | None:
+        """None to answer DATA with 354, or the reply that refuses it (disk space low)."""
+        refusal = self._storage_refusal(server, "data", status="rejected")
+        return None if refusal is None else self._reply_to_client(refusal)
+
+    def _storage_refusal(
+        self, server: SmtpConnection, event: str, declared_size: int = 0, **fields: Any
+    ) -> Decision | None:
+        """The storage policy's refusal of a new message (logged), or None: the spool's
+        filesystem must keep `queue.min_free_bytes` free (policy/storage.py)."""
+        free = free_bytes(self.spool.directory)
+        minimum = self.services.settings.queue.min_free_bytes
+        refusal = storage_refusal(free, minimum, declared_size)
+        if refusal is not None:
+            self._log(
+                server,
+                event,
+                decision=refusal,
+                free_bytes=free,
+                min_free_bytes=minimum,
+                declared_size=declared_size or None,
+                **fields,
+            )
+        return refusal
+
+    def _spool_failed(self, server: SmtpConnection, error: Exception, **fields: Any) -> str:
+        """The reply when spooling an accepted DATA failed (the spool kept nothing of it):
+        452 4.3.1 when the disk is full (RFC 3463 X.3.1), else 451 4.3.0. Either is
+        temporary: the session goes on, and the client may RSET and try again."""
+        if out_of_space(error):
+            decision = storage_full()
+            self._log(server, "data", decision=decision, status="deferred", **fields)
+            return self._reply_to_client(decision)
+        log.error("spooling a message failed: %s", error)
+        self._log(
+            server,
+            "data",
+            result="tempfail",
+            status="deferred",
+            detail=type(error).__name__,
+            **fields,
+        )
+        return NOT_STORED
+
+    def _reply_to_client(self, decision: Decision) -> str:
+        """The reply that carries `decision` to this listener's clients (users by default)."""
+        return self._refusal(decision)
 
     async def handle_exception(self, error: Exception) -> str:
         """Never show internal errors to the client (aiosmtpd's default echoes them)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import binascii
 import email.utils
-import logging
 import time
 from base64 import b64decode
 from collections.abc import Callable
@@ -26,7 +25,13 @@ from mailserver.queue.model import Recipient
 from mailserver.queue.spool import SpoolError
 from mailserver.smtp import delivery
 from mailserver.smtp.replies import reply
-from mailserver.smtp.session import SHUTTING_DOWN, SmtpConnection, SmtpHandler, SmtpSession
+from mailserver.smtp.session import (
+    SHUTTING_DOWN,
+    SmtpConnection,
+    SmtpHandler,
+    SmtpSession,
+    declared_size,
+)
 from policy.engine import (
     bad_credentials,
     directory_unavailable,
@@ -36,8 +41,6 @@ from policy.engine import (
     unknown_recipient,
 )
 from policy.model import Account, Action, Decision, Request, Service, Verdict
-
-log = logging.getLogger(__name__)
 
 TRANSACTION_COMMANDS = frozenset({"MAIL", "RCPT", "DATA"})
 ENCRYPTION_REQUIRED = "538 5.7.11 Encryption required for requested authentication mechanism"
@@ -171,6 +174,9 @@ class SubmissionHandler(SmtpHandler):
         if self.draining:
             return SHUTTING_DOWN
         sender = "" if address == "<>" else address
+        refusal = self._storage_refusal(server, "mail", declared_size(mail_options), sender=sender)
+        if refusal is not None:
+            return self._refusal(refusal)
         decision = await self._check_sender(session, sender, ())
         self._log(server, "mail", decision=decision, sender=sender)
         if not decision.allowed:
@@ -249,16 +255,7 @@ class SubmissionHandler(SmtpHandler):
                 message_id=message_id or "",
             )
         except (OSError, SpoolError) as exc:
-            log.error("spooling a message failed: %s", exc)
-            self._log(
-                server,
-                "data",
-                result="tempfail",
-                status="deferred",
-                detail=type(exc).__name__,
-                **mail_fields,
-            )
-            return "451 4.3.0 Could not store the message; please try again later"
+            return self._spool_failed(server, exc, **mail_fields)
         self.on_enqueued(queued)
         self._log(
             server,

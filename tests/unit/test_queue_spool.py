@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +93,17 @@ def test_unreadable_envelope_is_an_error_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(SpoolError, match="unreadable"):
         spool.load(message.id)
     assert list(spool.all()) == []
+
+
+def test_a_failed_enqueue_leaves_nothing_behind(tmp_path: Path, monkeypatch: Any) -> None:
+    """The disk fills up between the data file and the envelope: the client gets a 4xx,
+    so the data file goes too (nothing of a refused message may stay to be delivered)."""
+    spool = Spool(tmp_path)
+
+    def disk_full(message: QueuedMessage) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "_write_envelope", disk_full)
+    with pytest.raises(OSError):
+        enqueue(spool)
+    assert [p for sub in ("messages", "envelopes", "tmp") for p in (tmp_path / sub).iterdir()] == []

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from mailserver.diskspace import out_of_space
 from mailserver.imap.commands.session_commands import arity, text_arg
 from mailserver.imap.protocol import Atom, Command, ImapValue, untagged, untagged_status
 from mailserver.imap.protocol.grammar import encode_mailbox_name, mailbox_name, parse_datetime
@@ -23,6 +24,7 @@ from mailserver.store.mailstore import (
 )
 from policy import rules
 from policy.model import AccountStatus
+from policy.storage import storage_full
 
 T = TypeVar("T")
 DELIMITER = "/"
@@ -43,6 +45,15 @@ async def in_store(session: ImapSession, fn: Callable[..., T], *args: Any, **kwa
         raise CommandFailed(str(exc) or "Invalid mailbox name", code="CANNOT") from None
     except StoreError as exc:
         raise CommandFailed(str(exc) or "Cannot do that", code="CANNOT") from None
+    except OSError as exc:
+        if not out_of_space(exc):
+            raise
+        # The disk is full: the store removed what it had half written. [UNAVAILABLE]
+        # (RFC 5530 §3: temporary, try later), not [OVERQUOTA], which tells the user to
+        # delete their own mail, nor [LIMIT], which is not temporary.
+        refusal = storage_full()
+        session.log("store", decision=refusal, detail=getattr(fn, "__name__", None))
+        raise CommandFailed(session.ctx.services.user_line(refusal), code="UNAVAILABLE") from None
 
 
 def user_of(session: ImapSession) -> UserStore:

@@ -1,0 +1,3 @@
+"""The security tests drive the real server: the integration fixtures start it."""
+
+from tests.integration.conftest import make_server, server  # noqa: F401
