@@ -14,7 +14,7 @@ import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -22,6 +22,7 @@ from mailserver import access
 from mailserver.app import Services
 from mailserver.config import Settings
 from mailserver.control import AccountWatch
+from mailserver.fairness import take_turns
 from mailserver.log import new_id
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
@@ -102,6 +103,12 @@ class SmtpConnection(SMTP):
                 self.transport.close()
 
         return checked
+
+    async def push(self, status: AnyStr) -> None:
+        """aiosmtpd's reply, then a turn for the other sessions (`mailserver.fairness`):
+        every command ends in a reply, so a pipelining client cannot starve the others."""
+        await super().push(status)
+        await take_turns()
 
     def _create_session(self) -> SmtpSession:
         previous = self.session

@@ -1,0 +1,3 @@
+"""The running-server fixtures of the integration tests (`server`, `make_server`)."""
+
+from tests.integration.conftest import *  # noqa: F403
