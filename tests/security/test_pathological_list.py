@@ -38,3 +38,12 @@ def test_pathological_list_is_answered_and_others_are_served(
     assert other.noop()[0].startswith(b"NOOP")
     other.logout()
     attacker.logout()
+
+
+def test_a_pattern_as_long_as_a_command_line_is_answered(server: MailServer) -> None:
+    client = imap_client(server)
+    client.create_folder(LONG_NAME + "b")
+    huge = "*a" * 20_000 + "b"  # 40 KB, under imap.max_line
+    assert client.list_folders("", huge) == []
+    assert [name for _, _, name in client.list_folders("", "*a" * 64 + "b")] == [LONG_NAME + "b"]
+    client.logout()

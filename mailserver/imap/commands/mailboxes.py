@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from mailserver.fairness import take_turns
 from mailserver.imap.commands.session_commands import arity, text_arg
 from mailserver.imap.listmatch import ListPattern
 from mailserver.imap.protocol import Atom, Command, ImapValue, untagged, untagged_status
@@ -26,6 +27,7 @@ from policy.model import AccountStatus
 
 T = TypeVar("T")
 DELIMITER = "/"
+BOXES_PER_TURN = 64  # LIST/LSUB let other sessions run after matching this many names
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
@@ -166,7 +168,9 @@ async def _send_list(
     session: ImapSession, verb: str, boxes: list[MailboxInfo], pattern: ListPattern
 ) -> None:
     out = []
-    for box in boxes:
+    for checked, box in enumerate(boxes, 1):
+        if checked % BOXES_PER_TURN == 0:
+            await take_turns()  # many mailboxes and a costly pattern: others go on meanwhile
         if not pattern.matches(box.name):
             continue
         attributes: list[ImapValue] = [
