@@ -27,7 +27,7 @@ from policy.model import AccountStatus
 
 T = TypeVar("T")
 DELIMITER = "/"
-BOXES_PER_TURN = 64  # LIST/LSUB let other sessions run after matching this many names
+BOXES_PER_TURN = 16  # LIST/LSUB let other sessions run after matching this many names
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
