@@ -14,7 +14,7 @@ import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, AnyStr
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -84,7 +84,8 @@ class SmtpConnection(SMTP):
         super().__init__(handler, **kwargs)
         self.owner = handler
         # Every command but QUIT first asks the handler whether the session may go on
-        # (an account changed in the directory is judged again before its next command).
+        # (an account changed in the directory is judged again before its next command),
+        # and then lets the other sessions run.
         for command, method in self._smtp_methods.items():
             if command != "QUIT":
                 self._smtp_methods[command] = self._checked(command, method)
@@ -97,18 +98,16 @@ class SmtpConnection(SMTP):
             refusal = await self.owner.before_command(self, command)
             if refusal is None:
                 await method(arg)
+                # A turn for the other sessions (`mailserver.fairness`) once the command
+                # is done: after STARTTLS that is after the handshake, never between the
+                # 220 and the switch to TLS (CVE-2011-0411).
+                await take_turns()
                 return
             await self.push(refusal)
             if self.transport is not None:
                 self.transport.close()
 
         return checked
-
-    async def push(self, status: AnyStr) -> None:
-        """aiosmtpd's reply, then a turn for the other sessions (`mailserver.fairness`):
-        every command ends in a reply, so a pipelining client cannot starve the others."""
-        await super().push(status)
-        await take_turns()
 
     def _create_session(self) -> SmtpSession:
         previous = self.session
