@@ -21,6 +21,7 @@ from mailserver import access, starttls
 from mailserver.app import Services
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
+from mailserver.fairness import take_turns
 from mailserver.imap.protocol import (
     NEED_DATA,
     Command,
@@ -146,6 +147,7 @@ class ImapSession:
                 event = self.parser.next_event()
             except ImapProtocolError as error:
                 await self.send_protocol_error(error)
+                await take_turns()
                 if error.fatal:  # the parser cannot find the next command: give up
                     await self.send(untagged_status("BYE", "Too much invalid input"))
                     raise SessionClosed from None
@@ -188,6 +190,7 @@ class ImapSession:
                 event = await self.next_event()
                 if isinstance(event, Command):
                     await dispatch(self, event)
+                await take_turns()
         except SessionClosed:
             pass
         except (ConnectionError, ssl.SSLError):

@@ -20,6 +20,7 @@ from typing import Any
 
 from mailserver import access, starttls
 from mailserver.directory import DirectoryUnavailable
+from mailserver.fairness import take_turns
 from mailserver.imap.session import ImapContext
 from mailserver.log import new_id
 from mailserver.pop3.maildrop import Maildrop
@@ -173,6 +174,7 @@ class Pop3Session:
                     await self.send(err(error.text, error.code))
                 except CommandFailed as failure:
                     await self.send(err(failure.text, failure.code))
+                await take_turns()
         except (SessionClosed, ConnectionError, ssl.SSLError):
             pass
         finally:

@@ -23,6 +23,7 @@ from mailserver.app import Services
 from mailserver.config import Settings
 from mailserver.control import AccountWatch
 from mailserver.diskspace import free_bytes, out_of_space
+from mailserver.fairness import take_turns
 from mailserver.log import new_id
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
@@ -95,7 +96,8 @@ class SmtpConnection(SMTP):
         super().__init__(handler, **kwargs)
         self.owner = handler
         # Every command but QUIT first asks the handler whether the session may go on
-        # (an account changed in the directory is judged again before its next command).
+        # (an account changed in the directory is judged again before its next command),
+        # and then lets the other sessions run.
         for command, method in self._smtp_methods.items():
             if command != "QUIT":
                 self._smtp_methods[command] = self._checked(command, method)
@@ -108,6 +110,10 @@ class SmtpConnection(SMTP):
             refusal = await self.owner.before_command(self, command)
             if refusal is None:
                 await method(arg)
+                # A turn for the other sessions (`mailserver.fairness`) once the command
+                # is done: after STARTTLS that is after the handshake, never between the
+                # 220 and the switch to TLS (CVE-2011-0411).
+                await take_turns()
                 return
             await self.push(refusal)
             if self.transport is not None:

@@ -1,0 +1,1 @@
+"""Attacks on the server, one module per class of abuse, each over loopback."""

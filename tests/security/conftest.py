@@ -1,3 +1,3 @@
-"""The security tests drive the real server: the integration fixtures start it."""
+"""The running-server fixtures of the integration tests (`server`, `make_server`)."""
 
-from tests.integration.conftest import make_server, server  # noqa: F401
+from tests.integration.conftest import *  # noqa: F403

@@ -4,12 +4,13 @@ RFC 4315 APPENDUID, RFC 6154 SPECIAL-USE, RFC 3348 CHILDREN, RFC 5530 response c
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from mailserver.diskspace import out_of_space
+from mailserver.fairness import take_turns
 from mailserver.imap.commands.session_commands import arity, text_arg
+from mailserver.imap.listmatch import ListPattern
 from mailserver.imap.protocol import Atom, Command, ImapValue, untagged, untagged_status
 from mailserver.imap.protocol.grammar import encode_mailbox_name, mailbox_name, parse_datetime
 from mailserver.imap.session import CommandFailed, ImapSession, Ok
@@ -28,6 +29,7 @@ from policy.storage import storage_full
 
 T = TypeVar("T")
 DELIMITER = "/"
+BOXES_PER_TURN = 16  # LIST/LSUB let other sessions run after matching this many names
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
@@ -148,16 +150,9 @@ async def unsubscribe(session: ImapSession, command: Command) -> Ok:
     return Ok("UNSUBSCRIBE completed")
 
 
-def list_pattern(reference: str, pattern: str) -> re.Pattern[str]:
+def list_pattern(reference: str, pattern: str) -> ListPattern:
     """RFC 3501 §6.3.8: `*` matches anything, `%` anything but the delimiter."""
-    full = reference + pattern
-    regex = "".join(
-        ".*" if c == "*" else f"[^{re.escape(DELIMITER)}]*" if c == "%" else re.escape(c)
-        for c in full
-    )
-    if full.upper().startswith("INBOX"):
-        regex = "(?i:INBOX)" + regex[len(re.escape("INBOX")) :]
-    return re.compile(f"^{regex}$")
+    return ListPattern.compile(reference, pattern, DELIMITER)
 
 
 async def list_command(session: ImapSession, command: Command) -> Ok:
@@ -181,11 +176,13 @@ async def lsub(session: ImapSession, command: Command) -> Ok:
 
 
 async def _send_list(
-    session: ImapSession, verb: str, boxes: list[MailboxInfo], pattern: re.Pattern[str]
+    session: ImapSession, verb: str, boxes: list[MailboxInfo], pattern: ListPattern
 ) -> None:
     out = []
-    for box in boxes:
-        if not pattern.match(box.name):
+    for checked, box in enumerate(boxes, 1):
+        if checked % BOXES_PER_TURN == 0:
+            await take_turns()  # many mailboxes and a costly pattern: others go on meanwhile
+        if not pattern.matches(box.name):
             continue
         attributes: list[ImapValue] = [
             Atom("\\HasChildren" if box.has_children else "\\HasNoChildren")
