@@ -125,6 +125,8 @@ class ImapSettings:
     # Longest command line (literals excluded), and largest literal (APPEND), in bytes.
     max_line: int = 65_536
     max_literal: int = 36_700_160
+    # Largest literal before login (LOGIN/AUTHENTICATE with a long password), in bytes.
+    max_login_literal: int = 8192
     # Seconds of inactivity before logout (RFC 3501 5.4: at least 30 minutes).
     idle_timeout_seconds: float = 1800.0
 
@@ -136,8 +138,11 @@ class Pop3Settings:
     port: int = 1110
     # POP3 over implicit TLS; 995 in production.
     tls_port: int = 1995
-    # Seconds of inactivity before the session is closed (RFC 1939: at least 10 minutes).
+    # Seconds of inactivity before the session is closed (RFC 1939: at least 10 minutes), and
+    # the most one command line may take from its first byte to its end.
     idle_timeout_seconds: float = 600.0
+    # The same two limits before login (AUTHORIZATION state).
+    login_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

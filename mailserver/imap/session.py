@@ -118,7 +118,15 @@ class ImapSession:
 
     def _new_parser(self) -> CommandParser:
         imap = self.ctx.settings.imap
-        return CommandParser(max_line=imap.max_line, max_literal=imap.max_literal)
+        return CommandParser(max_line=imap.max_line, max_literal=self._literal_limit())
+
+    def _literal_limit(self) -> int:
+        """Before login only LOGIN/AUTHENTICATE need a literal: a small one (RFC 7888 §4
+        lets the server refuse any literal; an anonymous client must not make us buffer MBs)."""
+        imap = self.ctx.settings.imap
+        if self.state is State.NOT_AUTHENTICATED:
+            return int(imap.max_login_literal)
+        return int(imap.max_literal)
 
     def _note_tls(self) -> None:
         ssl_object = self.writer.get_extra_info("ssl_object")
@@ -162,9 +170,23 @@ class ImapSession:
                 self.parser.receive_data(data)
                 continue
             if isinstance(event, ContinuationNeeded):
-                await self.send(b"+ Ready for literal data\r\n")
+                await self._answer_literal(event)
                 continue
             return event
+
+    async def _answer_literal(self, event: ContinuationNeeded) -> None:
+        """Send "+" for a literal the command may have, else refuse it before a byte is read:
+        a command not valid in this state (APPEND before login) gets BAD, an APPEND
+        over quota NO [OVERQUOTA] (RFC 9208 §5.1, RFC 3501 §7.5)."""
+        from mailserver.imap.commands import check_literal
+
+        try:
+            await check_literal(self, event)
+        except CommandFailed as failed:
+            self.parser.refuse_literal()
+            await self.send(tagged(event.tag, failed.status, failed.text, code=failed.code))
+            return
+        await self.send(b"+ Ready for literal data\r\n")
 
     async def send_protocol_error(self, error: ImapProtocolError) -> None:
         text = error.text or "Syntax error"
@@ -241,6 +263,7 @@ class ImapSession:
                 self.ctx.services, self.ctx.watch, account, Service.IMAP, self.changed.set
             )
             self.state = State.AUTHENTICATED
+            self.parser.set_literal_limit(self._literal_limit())
             quota = self.ctx.settings.store.quota_bytes or None
             self.user = self.ctx.store.user(account.address, quota_bytes=quota)
             await asyncio.to_thread(self.user.ensure_created)
