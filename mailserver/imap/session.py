@@ -19,6 +19,7 @@ from typing import Any
 
 from mailserver import access, starttls
 from mailserver.app import Services
+from mailserver.command_deadline import CommandDeadline
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
 from mailserver.imap.protocol import (
@@ -128,6 +129,12 @@ class ImapSession:
             return int(imap.max_login_literal)
         return int(imap.max_literal)
 
+    def _timeout(self) -> float:
+        imap = self.ctx.settings.imap
+        if self.state is State.NOT_AUTHENTICATED:
+            return float(imap.login_timeout_seconds)
+        return float(imap.idle_timeout_seconds)
+
     def _note_tls(self) -> None:
         ssl_object = self.writer.get_extra_info("ssl_object")
         self.tls_version = ssl_object.version() if ssl_object else None
@@ -148,7 +155,9 @@ class ImapSession:
         """
         if raw_line:
             self.parser.expect_line()
-        timeout = self.ctx.settings.imap.idle_timeout_seconds
+        timeout = self._timeout()
+        started = self.parser.in_command or self.parser.buffered > 0
+        deadline = CommandDeadline(timeout, timeout, started=started)
         while True:
             try:
                 event = self.parser.next_event()
@@ -162,8 +171,13 @@ class ImapSession:
                 continue
             if event is NEED_DATA:
                 try:
-                    data = await asyncio.wait_for(self.reader.read(65536), timeout)
-                except (TimeoutError, ConnectionError, ssl.SSLError):
+                    data = await deadline.read(self.reader)
+                except TimeoutError:
+                    self.log("timeout")
+                    # RFC 3501 §5.4: BYE, then close; write without waiting for a stuck reader.
+                    self.writer.write(untagged_status("BYE", "Autologout; too slow"))
+                    raise SessionClosed from None
+                except (ConnectionError, ssl.SSLError):
                     raise SessionClosed from None
                 if not data:
                     raise SessionClosed
