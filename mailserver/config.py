@@ -129,8 +129,13 @@ class ImapSettings:
     # Longest command line (literals excluded), and largest literal (APPEND), in bytes.
     max_line: int = 65_536
     max_literal: int = 36_700_160
-    # Seconds of inactivity before logout (RFC 3501 5.4: at least 30 minutes).
+    # Largest literal before login (LOGIN/AUTHENTICATE with a long password), in bytes.
+    max_login_literal: int = 8192
+    # Seconds of inactivity before logout (RFC 3501 5.4: at least 30 minutes), and the most
+    # one command may take from its first byte to its end, literals included.
     idle_timeout_seconds: float = 1800.0
+    # The same two limits before login.
+    login_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -140,8 +145,11 @@ class Pop3Settings:
     port: int = 1110
     # POP3 over implicit TLS; 995 in production.
     tls_port: int = 1995
-    # Seconds of inactivity before the session is closed (RFC 1939: at least 10 minutes).
+    # Seconds of inactivity before the session is closed (RFC 1939: at least 10 minutes), and
+    # the most one command line may take from its first byte to its end.
     idle_timeout_seconds: float = 600.0
+    # The same two limits before login (AUTHORIZATION state).
+    login_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -402,6 +410,16 @@ def validate(settings: Settings) -> list[ConfigError]:
             errors.append(ConfigError(key, f"{port} is not a TCP port"))
     if settings.log.retention_days < 90:
         errors.append(ConfigError("log.retention_days", "must be at least 90 (Computer Crime Act)"))
+    positive = {
+        "imap.login_timeout_seconds": settings.imap.login_timeout_seconds,
+        "imap.idle_timeout_seconds": settings.imap.idle_timeout_seconds,
+        "imap.max_login_literal": settings.imap.max_login_literal,
+        "pop3.login_timeout_seconds": settings.pop3.login_timeout_seconds,
+        "pop3.idle_timeout_seconds": settings.pop3.idle_timeout_seconds,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            errors.append(ConfigError(key, "must be more than 0"))
     if settings.tls.min_version not in ("TLSv1.2", "TLSv1.3"):
         errors.append(ConfigError("tls.min_version", 'must be "TLSv1.2" or "TLSv1.3"'))
     if (settings.tls.cert_file is None) != (settings.tls.key_file is None):

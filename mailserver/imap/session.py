@@ -19,6 +19,7 @@ from typing import Any
 
 from mailserver import access, starttls
 from mailserver.app import Services
+from mailserver.command_deadline import CommandDeadline
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
 from mailserver.fairness import take_turns
@@ -119,7 +120,21 @@ class ImapSession:
 
     def _new_parser(self) -> CommandParser:
         imap = self.ctx.settings.imap
-        return CommandParser(max_line=imap.max_line, max_literal=imap.max_literal)
+        return CommandParser(max_line=imap.max_line, max_literal=self._literal_limit())
+
+    def _literal_limit(self) -> int:
+        """Before login only LOGIN/AUTHENTICATE need a literal: a small one (RFC 7888 §4
+        lets the server refuse any literal; an anonymous client must not make us buffer MBs)."""
+        imap = self.ctx.settings.imap
+        if self.state is State.NOT_AUTHENTICATED:
+            return int(imap.max_login_literal)
+        return int(imap.max_literal)
+
+    def _timeout(self) -> float:
+        imap = self.ctx.settings.imap
+        if self.state is State.NOT_AUTHENTICATED:
+            return float(imap.login_timeout_seconds)
+        return float(imap.idle_timeout_seconds)
 
     def _note_tls(self) -> None:
         ssl_object = self.writer.get_extra_info("ssl_object")
@@ -141,7 +156,9 @@ class ImapSession:
         """
         if raw_line:
             self.parser.expect_line()
-        timeout = self.ctx.settings.imap.idle_timeout_seconds
+        timeout = self._timeout()
+        started = self.parser.in_command or self.parser.buffered > 0
+        deadline = CommandDeadline(timeout, timeout, started=started)
         while True:
             try:
                 event = self.parser.next_event()
@@ -156,17 +173,36 @@ class ImapSession:
                 continue
             if event is NEED_DATA:
                 try:
-                    data = await asyncio.wait_for(self.reader.read(65536), timeout)
-                except (TimeoutError, ConnectionError, ssl.SSLError):
+                    data = await deadline.read(self.reader)
+                except TimeoutError:
+                    self.log("timeout")
+                    # RFC 3501 §5.4: BYE, then close; write without waiting for a stuck reader.
+                    self.writer.write(untagged_status("BYE", "Autologout; too slow"))
+                    raise SessionClosed from None
+                except (ConnectionError, ssl.SSLError):
                     raise SessionClosed from None
                 if not data:
                     raise SessionClosed
                 self.parser.receive_data(data)
                 continue
             if isinstance(event, ContinuationNeeded):
-                await self.send(b"+ Ready for literal data\r\n")
+                await self._answer_literal(event)
                 continue
             return event
+
+    async def _answer_literal(self, event: ContinuationNeeded) -> None:
+        """Send "+" for a literal the command may have, else refuse it before a byte is read:
+        a command not valid in this state (APPEND before login) gets BAD, an APPEND
+        over quota NO [OVERQUOTA] (RFC 9208 §5.1, RFC 3501 §7.5)."""
+        from mailserver.imap.commands import check_literal
+
+        try:
+            await check_literal(self, event)
+        except CommandFailed as failed:
+            self.parser.refuse_literal()
+            await self.send(tagged(event.tag, failed.status, failed.text, code=failed.code))
+            return
+        await self.send(b"+ Ready for literal data\r\n")
 
     async def send_protocol_error(self, error: ImapProtocolError) -> None:
         text = error.text or "Syntax error"
@@ -244,6 +280,7 @@ class ImapSession:
                 self.ctx.services, self.ctx.watch, account, Service.IMAP, self.changed.set
             )
             self.state = State.AUTHENTICATED
+            self.parser.set_literal_limit(self._literal_limit())
             quota = self.ctx.settings.store.quota_bytes or None
             self.user = self.ctx.store.user(account.address, quota_bytes=quota)
             await asyncio.to_thread(self.user.ensure_created)

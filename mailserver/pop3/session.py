@@ -19,6 +19,7 @@ import ssl
 from typing import Any
 
 from mailserver import access, starttls
+from mailserver.command_deadline import CommandDeadline
 from mailserver.directory import DirectoryUnavailable
 from mailserver.fairness import take_turns
 from mailserver.imap.session import ImapContext
@@ -125,15 +126,21 @@ class Pop3Session:
         await self.writer.drain()
 
     async def read_line(self, *, sasl: bool = False) -> bytes:
-        """The next line, reading as needed; the inactivity timer of RFC 1939 §3 applies."""
-        timeout = self.settings.pop3.idle_timeout_seconds
+        """The next line, reading as needed. The inactivity timer of RFC 1939 §3 applies,
+        shorter before login, and bounds the whole line too (a client trickling a byte at
+        a time is closed once the line has taken that long)."""
+        pop3 = self.settings.pop3
+        authorizing = self.state is State.AUTHORIZATION
+        timeout = float(pop3.login_timeout_seconds if authorizing else pop3.idle_timeout_seconds)
+        started = self.lines.buffered > 0
+        deadline = CommandDeadline(timeout, timeout, started=started)
         while True:
             line = self.lines.next_line(MAX_SASL_LINE if sasl else None)
             if line is not NEED_DATA:
                 assert isinstance(line, bytes)
                 return line
             try:
-                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                data = await deadline.read(self.reader)
             except TimeoutError:
                 # §3: close without entering UPDATE, so nothing is deleted.
                 with contextlib.suppress(ConnectionError, ssl.SSLError):

@@ -77,6 +77,8 @@ def test_invalid_toml_is_an_error(tmp_path: Path) -> None:
         ('[tls]\nmin_version = "SSLv3"\n', "tls.min_version"),
         ('[tls]\ncert_file = "a.pem"\n', "tls.cert_file"),
         ('[messages]\nlanguages = ["fr"]\n', "messages.languages"),
+        ("[imap]\nlogin_timeout_seconds = 0\n", "imap.login_timeout_seconds"),
+        ("[pop3]\nlogin_timeout_seconds = -1\n", "pop3.login_timeout_seconds"),
     ],
 )
 def test_validate_names_the_key(tmp_path: Path, text: str, key: str) -> None:

@@ -156,7 +156,7 @@ def test_gmail_style_bracket_mailbox_and_lone_bracket() -> None:
 def test_synchronising_literal_asks_for_continuation_then_waits() -> None:
     parser = CommandParser()
     parser.receive_data(b"a1 LOGIN {3}\r\n")
-    assert parser.next_event() == ContinuationNeeded("a1", 3)
+    assert parser.next_event() == ContinuationNeeded("a1", 3, "LOGIN")
     assert parser.next_event() is NEED_DATA
     assert parser.in_command
     parser.receive_data(b"bo")
@@ -175,7 +175,7 @@ def test_non_synchronising_literal_needs_no_continuation() -> None:
 def test_literal_in_the_middle_with_crlf_inside() -> None:
     events = parse(b"a1 APPEND INBOX {7}\r\nx\r\ny\r\nz (\\Seen)\r\n")
     assert events == [
-        ContinuationNeeded("a1", 7),
+        ContinuationNeeded("a1", 7, "APPEND"),
         Command("a1", "APPEND", False, [Atom("INBOX"), b"x\r\ny\r\nz", [Atom("\\Seen")]]),
     ]
 
@@ -186,7 +186,7 @@ def test_multiappend_many_literals_and_zero_length() -> None:
         b" {0}\r\n (\\Draft) {3+}\r\nbye\r\n"
     )
     assert parse(data) == [
-        ContinuationNeeded("a1", 0),
+        ContinuationNeeded("a1", 0, "APPEND"),
         Command(
             "a1",
             "APPEND",
@@ -234,19 +234,55 @@ def test_too_big_sync_literal_is_refused_without_continuation() -> None:
     assert events[1:] == [Command("a2", "NOOP", False, [])]
 
 
-def test_too_big_non_sync_literal_is_discarded_then_parser_recovers() -> None:
+def test_too_big_non_sync_literal_is_fatal_and_nothing_after_it_runs() -> None:
     body = b"a3 DELETE INBOX\r\n" * 6  # looks like commands: must never run
-    data = b"a1 APPEND INBOX {%d+}\r\n" % len(body) + body + b" (x)\r\na2 NOOP\r\n"
+    parser = CommandParser(max_literal=50)
+    parser.receive_data(b"a1 APPEND INBOX {%d+}\r\n" % len(body) + body + b" (x)\r\n")
+    with pytest.raises(LiteralTooLarge) as info:
+        parser.next_event()
+    assert (info.value.tag, info.value.status, info.value.code) == ("a1", "BAD", "TOOBIG")
+    assert info.value.fatal  # RFC 7888 §4: close rather than read and discard the bytes
+    parser.receive_data(b"a2 NOOP\r\n")
+    assert parser.next_event() is NEED_DATA
+    assert parser.buffered == 0
+
+
+def test_small_non_sync_literal_of_a_bad_command_is_skipped_then_parser_recovers() -> None:
+    body = b"a3 DELETE INBOX\r\n" * 2  # looks like commands: must never run
+    data = b"a1 (bad {%d+}\r\n" % len(body) + body + b"\r\na2 NOOP\r\n"
     events = parse(data, max_literal=50)
-    err = events[0]
-    assert isinstance(err, LiteralTooLarge)
-    assert (err.tag, err.status, err.code) == ("a1", "BAD", "TOOBIG")
+    assert isinstance(events[0], CommandSyntaxError) and events[0].tag == "a1"
     assert events[1:] == [Command("a2", "NOOP", False, [])]
+
+
+def test_refused_continuation_drops_the_command_and_reads_the_next_line() -> None:
+    parser = CommandParser()
+    parser.receive_data(b"a1 APPEND INBOX {30000000}\r\na2 NOOP\r\n")
+    assert parser.next_event() == ContinuationNeeded("a1", 30000000, "APPEND")
+    parser.refuse_literal()
+    assert not parser.in_command
+    assert parser.next_event() == Command("a2", "NOOP", False, [])
+    with pytest.raises(RuntimeError):
+        parser.refuse_literal()
+
+
+def test_literal_limit_can_change_between_commands() -> None:
+    parser = CommandParser(max_literal=8192)
+    parser.receive_data(b"a1 LOGIN {30000000}\r\n")
+    with pytest.raises(LiteralTooLarge) as info:
+        parser.next_event()
+    assert (info.value.status, info.value.code, info.value.fatal) == ("NO", "TOOBIG", False)
+    parser.set_literal_limit(64 * 1024 * 1024)
+    parser.receive_data(b"a2 APPEND INBOX {30000000}\r\n")
+    assert parser.next_event() == ContinuationNeeded("a2", 30000000, "APPEND")
 
 
 def test_literal_total_and_count_limits() -> None:
     events = parse(b"a1 X {3+}\r\nabc {3+}\r\nabc\r\na2 NOOP\r\n", max_literal=5)
-    assert isinstance(events[0], LiteralTooLarge)
+    assert isinstance(events[0], LiteralTooLarge) and events[0].fatal
+    assert events[1:] == []
+    events = parse(b"a1 X {3+}\r\nabc {3}\r\na2 NOOP\r\n", max_literal=5)
+    assert isinstance(events[0], LiteralTooLarge) and not events[0].fatal
     assert events[1:] == [Command("a2", "NOOP", False, [])]
     events = parse(b"a1 X {0+}\r\n {0+}\r\n {0+}\r\n\r\na2 NOOP\r\n", max_literals=2)
     assert isinstance(events[0], CommandSyntaxError) and events[0].tag == "a1"
@@ -335,7 +371,7 @@ def test_text_limit_counts_all_lines_of_a_command() -> None:
 def test_bare_lf_is_tolerated() -> None:
     assert parse(b"a1 NOOP\na2 LOGIN {1}\nx y\n") == [
         Command("a1", "NOOP", False, []),
-        ContinuationNeeded("a2", 1),
+        ContinuationNeeded("a2", 1, "LOGIN"),
         Command("a2", "LOGIN", False, [b"x", Atom("y")]),
     ]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailserver.imap.commands import idle, mailboxes, messages, session_commands
-from mailserver.imap.protocol import Command, ImapProtocolError, tagged
+from mailserver.imap.protocol import Command, ContinuationNeeded, ImapProtocolError, tagged
 from mailserver.imap.session import CommandFailed, Handler, ImapSession, State
 from mailserver.imap.updates import report_changes
 
@@ -82,8 +82,10 @@ BASE_CAPABILITIES = (
 
 
 def capabilities(session: ImapSession) -> Iterable[str]:
-    """RFC 3501 §6.1.1; AUTH= and LOGIN only once the connection is encrypted."""
+    """RFC 3501 §6.1.1; AUTH= and LOGIN only once the connection is encrypted;
+    RFC 7889 APPENDLIMIT: the largest message APPEND takes."""
     yield from BASE_CAPABILITIES
+    yield f"APPENDLIMIT={session.ctx.settings.imap.max_literal}"
     if session.state is State.NOT_AUTHENTICATED:
         if session.encrypted:
             yield from ("AUTH=PLAIN", "AUTH=LOGIN")
@@ -91,18 +93,31 @@ def capabilities(session: ImapSession) -> Iterable[str]:
             yield from ("STARTTLS", "LOGINDISABLED")
 
 
+def _entry(session: ImapSession, name: str, *, uid: bool = False) -> Entry:
+    """The table entry for a command valid in the session's state, else CommandFailed (BAD)."""
+    entry = TABLE.get(name)
+    if entry is None or (uid and not entry.uid_form):
+        raise CommandFailed(f"Unknown command {name}", status="BAD")
+    if session.state not in entry.states:
+        raise CommandFailed(f"{name} is not valid in {session.state.value} state", status="BAD")
+    return entry
+
+
+async def check_literal(session: ImapSession, literal: ContinuationNeeded) -> None:
+    """CommandFailed when the command announcing a synchronising literal will be refused
+    anyway, so the session answers it instead of sending "+" and reading the literal:
+    a command not valid in this state (APPEND before login), an APPEND over quota."""
+    _entry(session, literal.name)
+    if literal.name == "APPEND":
+        await mailboxes.check_append_size(session, literal.size)
+
+
 async def dispatch(session: ImapSession, command: Command) -> None:
     """Check the state, run the handler, answer failures, then report mailbox changes."""
-    entry = TABLE.get(command.name)
-    if entry is None or (command.uid and not entry.uid_form):
-        await session.send(tagged(command.tag, "BAD", f"Unknown command {command.name}"))
-        return
-    if session.state not in entry.states:
-        await session.send(
-            tagged(
-                command.tag, "BAD", f"{command.name} is not valid in {session.state.value} state"
-            )
-        )
+    try:
+        entry = _entry(session, command.name, uid=command.uid)
+    except CommandFailed as failed:
+        await session.send(tagged(command.tag, failed.status, failed.text))
         return
     try:
         await session.ensure_still_allowed()

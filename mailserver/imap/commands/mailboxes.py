@@ -249,6 +249,12 @@ async def append(session: ImapSession, command: Command) -> Ok:
     return Ok("APPEND completed", code=f"APPENDUID {uidvalidity} {uid}")
 
 
+async def check_append_size(session: ImapSession, size: int) -> None:
+    """NO [OVERQUOTA] (RFC 9208 §5.1) before the client sends an APPEND literal of `size`
+    bytes that would not fit: refused before "+", no byte of it is read."""
+    await in_store(session, user_of(session).check_quota, size)
+
+
 async def _check_departed_append(session: ImapSession, user: UserStore, name: str) -> None:
     """Memo 4.1: the policy's answer to an APPEND by a departed user (Sent and Drafts
     still work so clients don't break); the tagged NO carries every language."""

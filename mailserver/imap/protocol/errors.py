@@ -75,8 +75,8 @@ class LiteralTooLarge(ImapProtocolError):
 
     RFC 7888 §4 / RFC 4469 §5: the response carries [TOOBIG]. A refused
     synchronising literal gets NO [TOOBIG] and no continuation; a refused
-    non-synchronising one (already on its way) gets BAD [TOOBIG] once the
-    parser has started discarding its bytes.
+    non-synchronising one (already on its way) gets BAD [TOOBIG] and is fatal:
+    the session closes instead of reading bytes only to discard them.
     """
 
     default_status = "NO"

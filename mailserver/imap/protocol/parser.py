@@ -7,7 +7,8 @@ Usage::
     while True:
         event = parser.next_event()          # may raise ImapProtocolError
         if event is NEED_DATA: break         # read more from the socket
-        if isinstance(event, ContinuationNeeded): send continuation("Ready for literal data")
+        if isinstance(event, ContinuationNeeded):
+            send continuation("Ready for literal data"), or refuse_literal() and answer NO/BAD
         elif isinstance(event, Command): dispatch
         elif isinstance(event, RawLine): AUTHENTICATE response / IDLE's DONE
 
@@ -16,7 +17,9 @@ plus its literals (`max_literal_total`, never more than `max_literal` each)
 beyond what the caller has fed and not yet asked for: call `next_event()` until
 NEED_DATA before feeding the next chunk. After an `ImapProtocolError` the
 parser skips the rest of the bad command (a non-synchronising literal's bytes
-included, so they are never read as commands) and carries on with the next one.
+included, so they are never read as commands) and carries on with the next one,
+except that a non-synchronising literal over the size limit is fatal: the session
+closes rather than read bytes it will discard (RFC 7888 §4).
 """
 
 from __future__ import annotations
@@ -59,10 +62,12 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class ContinuationNeeded:
-    """A synchronising literal {size} was accepted: send "+ ..." (RFC 3501 §7.5) now."""
+    """A synchronising literal {size} is within the limits: send "+ ..." (RFC 3501 §7.5) now,
+    or call `refuse_literal()` and answer the command instead (the client waits for "+")."""
 
     tag: str
     size: int
+    name: str  # the command's name, so the caller can judge the literal (APPEND vs quota)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +271,10 @@ class CommandParser:
 
     Limits: `max_line` bounds a command's text without its literals; `max_literal`
     bounds each literal (APPEND's message); `max_literals` and `max_literal_total`
-    (default: `max_literal`) bound a command's literals together; a refused
-    non-synchronising literal larger than `max_discard` (default: 4 * max_literal)
-    is not even skipped, the error is fatal.
+    (default: `max_literal`) bound a command's literals together. A
+    non-synchronising literal over those limits is fatal (the client is already
+    sending it); one announced by a command refused for another reason is skipped
+    when it is at most `max_discard` (default: `max_literal`), fatal beyond.
     """
 
     def __init__(
@@ -286,7 +292,9 @@ class CommandParser:
         self.max_literal = max_literal
         self.max_literals = max_literals
         self.max_literal_total = max_literal if max_literal_total is None else max_literal_total
-        self.max_discard = 4 * max_literal if max_discard is None else max_discard
+        # A refused command's non-synchronising literal is skipped up to this size; beyond it
+        # the session closes (RFC 7888 §4) rather than read what it will throw away.
+        self.max_discard = max_literal if max_discard is None else max_discard
         self._buf = bytearray()
         self._scan = 0  # where to resume looking for LF in _buf
         self._mode = _Mode.LINE
@@ -297,6 +305,7 @@ class CommandParser:
         self._skip_markers = True  # False while skipping a raw line (it announces no literal)
         self._raw = False
         self._dead_reported = False
+        self._continuation_pending = False  # the last event was ContinuationNeeded
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -314,6 +323,26 @@ class CommandParser:
         if self._builder is not None:
             raise RuntimeError("expect_line() in the middle of a command")
         self._raw = True
+
+    def set_literal_limit(self, max_literal: int) -> None:
+        """Change the largest literal accepted from the next command on (before and after
+        login, RFC 7888 §4 lets the server choose). Call it between commands."""
+        if self._builder is not None:
+            raise RuntimeError("set_literal_limit() in the middle of a command")
+        self.max_literal = self.max_literal_total = self.max_discard = max_literal
+
+    def refuse_literal(self) -> None:
+        """Drop the command whose `ContinuationNeeded` was just returned.
+
+        The caller answers it (tagged NO or BAD) instead of sending "+"; a client
+        never sends a synchronising literal without the continuation, so the next
+        line is a new command (RFC 3501 §7.5).
+        """
+        if not self._continuation_pending:
+            raise RuntimeError("refuse_literal() without a ContinuationNeeded")
+        self._continuation_pending = False
+        self._builder = None
+        self._mode = _Mode.LINE
 
     @property
     def buffered(self) -> int:
@@ -334,6 +363,7 @@ class CommandParser:
 
     def next_event(self) -> Event:
         """The next event, NEED_DATA, or raise `ImapProtocolError` for the client's mistake."""
+        self._continuation_pending = False
         while True:
             mode = self._mode
             if mode is _Mode.LINE:
@@ -489,7 +519,13 @@ class CommandParser:
             self._builder = None
             if err.tag is None:
                 err.tag = builder.tag
-            self._after_bad_line(marker)
+            if isinstance(err, LiteralTooLarge) and marker is not None and not marker.sync:
+                # RFC 7888 §4: the client is already sending a literal we refuse; reading it
+                # only to throw it away is the denial of service, so the session closes.
+                self._mode = _Mode.DEAD
+                self._buf.clear()
+            else:
+                self._after_bad_line(marker)
             if self._mode is _Mode.DEAD:
                 err.fatal = self._dead_reported = True
             raise
@@ -499,12 +535,13 @@ class CommandParser:
         self._mode = _Mode.LITERAL
         if marker.sync:
             assert builder.tag is not None
-            return ContinuationNeeded(builder.tag, marker.size)
+            self._continuation_pending = True
+            return ContinuationNeeded(builder.tag, marker.size, builder.name)
         return None
 
     def _check_literal(self, builder: _Builder, marker: _Marker) -> None:
         # RFC 7888 §4: refuse with [TOOBIG]; NO for a synchronising literal (no data follows),
-        # BAD for a non-synchronising one (its data is already on the way and gets skipped).
+        # BAD for a non-synchronising one (its data is already on the way: the session closes).
         status = "NO" if marker.sync else "BAD"
         if marker.size > self.max_literal:
             raise LiteralTooLarge("Literal too large", tag=builder.tag, status=status)
