@@ -170,8 +170,9 @@ class SqliteDirectory:
     async def authenticate(self, login: str, password: str) -> Account | None:
         """The account when `password` is right; None for an unknown login or a wrong one.
 
-        An unknown login (or one with no password, or one that is not a login) pays for
-        a dummy argon2 verify, so it costs what a wrong password does. A right password
+        An unknown login (or one with no password, or one that is not a login) pays for a
+        dummy argon2 verify at the configured cost, and a wrong password for at least
+        that (`PasswordHasher.verify_login`), so both cost the same. A right password
         stored in an older scheme is re-hashed with argon2id (a write: the revision
         changes).
         """
@@ -181,7 +182,7 @@ class SqliteDirectory:
             await self._hashing(self.hasher.dummy_verify, password)
             return None
         account, stored = found[0], found[1]
-        if not await self._hashing(self.hasher.verify, password, stored):
+        if not await self._hashing(self.hasher.verify_login, password, stored):
             return None
         if self.hasher.needs_rehash(stored):
             account = await self._upgrade_hash(account, stored, password)
