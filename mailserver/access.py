@@ -16,6 +16,7 @@ from typing import Any
 from mailserver.app import Services
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
+from mailserver.logins import normal_login
 from policy import decide
 from policy.engine import bad_credentials, directory_unavailable, mailbox_elsewhere
 from policy.model import Account, AccountKind, Action, Decision, Request, Service, Verdict
@@ -87,12 +88,16 @@ async def login(
 ) -> tuple[Decision, Account | None]:
     """Verify the credentials and judge the login; fails closed when the directory is down.
 
+    `login_name` is what the client sent: it is normalised here, the same for every
+    protocol (`mailserver.logins`); one that is not a login is refused as a wrong one.
     A wrong password or an unknown login is answered after `auth.failure_delay_seconds`,
     the same for both, to slow down guessing.
     """
     account: Account | None = None
+    normal = normal_login(login_name)
     try:
-        account = await services.authenticator.authenticate(login_name, password)
+        if normal is not None:
+            account = await services.authenticator.authenticate(normal, password)
         if account is None:
             decision = bad_credentials()
         else:

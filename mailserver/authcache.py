@@ -10,7 +10,7 @@ same problem; this one follows it, with these safety rules:
 - Only *verified* credentials are cached; a failed login is never cached, so
   the cache cannot be used to confirm or pin a wrong password.
 - The key is HMAC-SHA256, under a random secret made at start-up and kept
-  only in this process's memory, of ``lower(login) NUL password``. Neither the
+  only in this process's memory, of ``normal_login(login) NUL password``. Neither the
   password nor an unkeyed hash of it is ever stored: a memory dump or a core
   file gives an attacker nothing to crack offline without the secret, and a
   fast unkeyed hash (sha256 of the password) would be exactly the cheap
@@ -39,12 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailserver.directory import Directory
+from mailserver.logins import normal_login
 from policy.model import Account
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    login: str  # lower-case; lets `forget` find the entries of one login
+    login: str  # normal form; lets `forget` find the entries of one login
     revision: str
     expires: float
 
@@ -103,7 +104,7 @@ class CachingAuthenticator:
 
     def forget(self, login: str) -> None:
         """Drop every cached credential of `login` (e.g. after an admin change)."""
-        login = login.lower()
+        login = _normal(login)
         for key in [k for k, e in self._entries.items() if e.login == login]:
             del self._entries[key]
 
@@ -130,7 +131,7 @@ class CachingAuthenticator:
         if account is None:
             return  # failed authentications are never cached
         self._entries[key] = _Entry(
-            login.lower(), account.revision, self._clock() + self.ttl_seconds
+            _normal(login), account.revision, self._clock() + self.ttl_seconds
         )
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
@@ -139,5 +140,10 @@ class CachingAuthenticator:
     def _key(self, login: str, password: str) -> bytes:
         # surrogatepass: a password decoded from odd bytes must hash, not raise.
         encode = functools.partial(str.encode, encoding="utf-8", errors="surrogatepass")
-        message = encode(login.lower()) + b"\0" + encode(password)
+        message = encode(_normal(login)) + b"\0" + encode(password)
         return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+
+def _normal(login: str) -> str:
+    """The login's normal form; one that is not a login keys as typed (it never verifies)."""
+    return normal_login(login) or login

@@ -42,6 +42,7 @@ from mailserver.directory import Directory, DirectoryError, ldap_schema
 from mailserver.directory import ldif as ldif_io
 from mailserver.durable import write_file_durably
 from mailserver.lifecycle import commands as lifecycle_commands
+from mailserver.logins import normal_login
 from mailserver.queue import admin as queue_admin
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool, SpoolError
@@ -458,9 +459,13 @@ def _run(
 
 
 def _login(admin: Admin) -> str:
-    login = admin.args.login.strip().lower()
-    if not _ADDRESS.match(login):
-        raise CliError(f"{admin.args.login!r} is not an address like alice@bangkok.go.th")
+    """The login argument in normal form (`mailserver.logins`, as every server takes it)."""
+    login = normal_login(admin.args.login)
+    if login is None or not _ADDRESS.match(login):
+        raise CliError(
+            f"{admin.args.login!r} is not a login like alice@bangkok.go.th"
+            " (ASCII, no spaces; see docs/security.md, Logins)"
+        )
     return login
 
 

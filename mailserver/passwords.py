@@ -138,8 +138,23 @@ class PasswordHasher:
         except (ValueError, TypeError):
             return None
 
+    def verify_login(self, password: str, stored: str | None) -> bool:
+        """`verify` for a login: a failure costs at least one verify at the configured
+        scheme and cost, as an unknown login's `dummy_verify` does.
+
+        A hash in an imported scheme ({SSHA}: microseconds) or at an older, cheaper cost
+        would otherwise answer a wrong password faster than an unknown login is answered,
+        telling an attacker which logins exist (docs/security.md, "Logins"). A right
+        password in such a scheme is re-hashed by the caller, which costs as much.
+        """
+        verified = self.verify(password, stored)
+        if not verified and self.needs_rehash(stored):
+            self.dummy_verify(password)
+        return verified
+
     def dummy_verify(self, password: str) -> None:
-        """Spend the time of a real argon2 verify, for a login that does not exist.
+        """Spend the time of a real argon2 verify at the configured cost, for a login that
+        does not exist (or after a stored hash cheaper than that, `verify_login`).
 
         An unknown login must cost what a known one does, or response times tell
         an attacker which logins exist.

@@ -24,7 +24,8 @@ DirectoryUnavailable; only a definite "no such entry" or "invalid
 credentials" gives None.
 
 Values are read raw and decoded as UTF-8 here, so no schema download is needed.
-Logins and addresses are compared lower-case. `revision` is the entry's
+Logins are looked up in the form `mailserver.logins.normal_login` gives; addresses are
+compared lower-case. `revision` is the entry's
 entryCSN (changes on every write, replicated), else its modifyTimestamp.
 """
 
@@ -78,6 +79,7 @@ from mailserver.directory.values import (
     valid_addresses,
     valid_login,
 )
+from mailserver.logins import normal_login
 from policy.model import Account, AccountKind, AccountStatus
 
 log = logging.getLogger(__name__)
@@ -188,15 +190,17 @@ class LdapDirectory:
         """The account when `password` binds as its entry; None for an unknown login or a
         wrong password (a dummy bind keeps both the same shape); DirectoryUnavailable when
         the directory cannot answer."""
-        if not _clean(login) or not _clean(password) or not password:
+        normal = normal_login(login)
+        if normal is None or not _clean(password) or not password:
             # An empty password would be an unauthenticated bind (RFC 4513 5.1.2): never.
             return None
-        return await self._connections.run(self._authenticate, login.lower(), password)
+        return await self._connections.run(self._authenticate, normal, password)
 
     async def get(self, login: str) -> Account | None:
-        if not _clean(login):
+        normal = normal_login(login)
+        if normal is None:
             return None
-        return await self._connections.run(self._load_login, login.lower())
+        return await self._connections.run(self._load_login, normal)
 
     async def find_by_address(self, address: str) -> Account | None:
         if not _clean(address):
@@ -409,7 +413,7 @@ class LdapDirectory:
         changes.pop("", None)
 
         def modify(conn: ldap3.Connection) -> Account:
-            found = self._find_login(conn, login.lower()) if _clean(login) else None
+            found = self._find_typed_login(conn, login)
             if found is None:
                 raise AccountNotFound(f"no account {login}")
             self._modify(conn, found, changes, lock_changes(m, found.values, status))
@@ -427,7 +431,7 @@ class LdapDirectory:
             self._mapped({"smtp_enabled": "services", "imap_enabled": "services"}.get(key, key))
 
         def apply(conn: ldap3.Connection) -> Account:
-            found = self._find_login(conn, login.lower()) if _clean(login) else None
+            found = self._find_typed_login(conn, login)
             if found is None:
                 raise AccountNotFound(f"no account {login}")
             self._modify(conn, found, self._update_changes(conn, found, clean, now), {})
@@ -485,7 +489,7 @@ class LdapDirectory:
         login: str,
         make: Callable[[_Entry], dict[str, list[str]]],
     ) -> Account:
-        found = self._find_login(conn, login.lower()) if _clean(login) else None
+        found = self._find_typed_login(conn, login)
         if found is None:
             raise AccountNotFound(f"no account {login}")
         self._modify(conn, found, make(found), {})
@@ -665,6 +669,11 @@ class LdapDirectory:
         if account.status not in REFUSING:
             return None
         return replace(account, revision=f"unverified-{secrets.token_hex(8)}")
+
+    def _find_typed_login(self, conn: ldap3.Connection, login: str) -> _Entry | None:
+        """`_find_login` of the normal form of `login` (None for one that is not a login)."""
+        normal = normal_login(login)
+        return None if normal is None else self._find_login(conn, normal)
 
     def _find_login(self, conn: ldap3.Connection, login: str) -> _Entry | None:
         """The one entry whose login (or another login attribute) is `login`."""

@@ -9,7 +9,8 @@ All SQLite calls run on one dedicated thread that owns the connection, and
 password verification on a small pool of its own, so neither stalls the
 event loop and a slow hash never delays a plain lookup.
 
-Logins and addresses are stored lower-case: lookups are case-insensitive.
+Logins are stored as `mailserver.logins.normal_login` gives them (ASCII, lower-case)
+and looked up the same way; addresses are stored lower-case.
 Times are stored as ISO 8601 UTC text, days as ISO dates. `revision` is a
 fresh random token on every write to an account, so a cache that remembers it
 notices any change (a counter could repeat if an account were re-created).
@@ -46,6 +47,7 @@ from mailserver.directory.values import text as _text
 from mailserver.directory.values import valid_address as _address
 from mailserver.directory.values import valid_addresses as _addresses
 from mailserver.directory.values import valid_login as _login
+from mailserver.logins import normal_login
 from mailserver.passwords import PasswordHasher
 from policy.model import Account, AccountKind, AccountStatus
 
@@ -168,16 +170,19 @@ class SqliteDirectory:
     async def authenticate(self, login: str, password: str) -> Account | None:
         """The account when `password` is right; None for an unknown login or a wrong one.
 
-        An unknown login (or one with no password) pays for a dummy argon2 verify,
-        so it costs what a wrong password does. A right password stored in an
-        older scheme is re-hashed with argon2id (a write: the revision changes).
+        An unknown login (or one with no password, or one that is not a login) pays for a
+        dummy argon2 verify at the configured cost, and a wrong password for at least
+        that (`PasswordHasher.verify_login`), so both cost the same. A right password
+        stored in an older scheme is re-hashed with argon2id (a write: the revision
+        changes).
         """
-        found = await self._run(_load_with_hash, login.lower())
+        normal = normal_login(login)
+        found = None if normal is None else await self._run(_load_with_hash, normal)
         if found is None or not found[1]:
             await self._hashing(self.hasher.dummy_verify, password)
             return None
         account, stored = found[0], found[1]
-        if not await self._hashing(self.hasher.verify, password, stored):
+        if not await self._hashing(self.hasher.verify_login, password, stored):
             return None
         if self.hasher.needs_rehash(stored):
             account = await self._upgrade_hash(account, stored, password)
@@ -185,7 +190,8 @@ class SqliteDirectory:
 
     async def get(self, login: str) -> Account | None:
         """A fresh snapshot of the account with this login (case-insensitive), or None."""
-        return await self._run(_load, login.lower())
+        normal = normal_login(login)
+        return None if normal is None else await self._run(_load, normal)
 
     async def password_hashes(self) -> dict[str, str | None]:
         """login -> stored password hash of every account (for `account export` to LDIF)."""
@@ -266,7 +272,7 @@ class SqliteDirectory:
         """Replace the stored password hash (already hashed by the caller)."""
         self._check_hash(password_hash)
         return await self._run(
-            _set_columns, login.lower(), {"password_hash": password_hash}, _ts(now)
+            _set_columns, _login(login), {"password_hash": password_hash}, _ts(now)
         )
 
     async def set_status(
@@ -301,14 +307,14 @@ class SqliteDirectory:
         if status is AccountStatus.ACTIVE:
             columns["status_reason"] = ""
             columns["separation_date"] = None
-        return await self._run(_set_columns, login.lower(), columns, _ts(now))
+        return await self._run(_set_columns, _login(login), columns, _ts(now))
 
     async def update(self, login: str, *, now: datetime, **changes: object) -> Account:
         """Change other fields: unit (records unit_since when it changes), responsible,
         delegates, aliases, send_as (tuples replace the whole list), smtp_enabled,
         imap_enabled, display_name. Unknown keys raise DirectoryError.
         """
-        return await self._run(_update, login.lower(), clean_update(changes), _ts(now))
+        return await self._run(_update, _login(login), clean_update(changes), _ts(now))
 
     # --- plumbing -----------------------------------------------------------
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mailserver.directory import DirectoryError
+from mailserver.logins import normal_login
 
 _ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
-_LOGIN = re.compile(r"[^\s\x00-\x1f\x7f]+")
 _MAX_NAME = 254
 
 # Fields `Directory.update` may change.
@@ -40,9 +40,11 @@ def strings(key: str, value: object) -> tuple[str, ...]:
 
 
 def valid_login(login: str) -> str:
-    if not isinstance(login, str) or not _LOGIN.fullmatch(login) or len(login) > _MAX_NAME:
+    """The login as stored (`mailserver.logins.normal_login`); DirectoryError if invalid."""
+    normal = normal_login(login)
+    if normal is None:
         raise DirectoryError(f"{login!r} is not a valid login")
-    return login.lower()
+    return normal
 
 
 def valid_address(address: str) -> str:

@@ -68,7 +68,8 @@ ALLOWED: Final[dict[State, frozenset[str]]] = {
 KNOWN_COMMANDS: Final = frozenset().union(*ALLOWED.values())
 
 # Arguments each command takes: (least, most). PASS takes the rest of the line as one
-# argument (RFC 1939 §7: a password may contain spaces), so it is split at most once.
+# argument (RFC 1939 §7: a password may contain spaces), so it is split at most once;
+# USER's name is taken whole as well, for the login normaliser (mailserver.logins).
 ARITY: Final[dict[str, tuple[int, int]]] = {
     "CAPA": (0, 0),
     "STLS": (0, 0),
@@ -163,7 +164,9 @@ def parse_command(line: bytes) -> Command:
     name = keyword.upper()
     if name not in KNOWN_COMMANDS:
         raise Pop3ProtocolError(f"Unknown command {name}")
-    if name == "PASS":
+    if name in ("PASS", "USER"):
+        # The login too is taken as sent: access.login normalises (and refuses spaces)
+        # as every protocol does, so a stray space is refused here as on IMAP and SMTP.
         args: tuple[str, ...] = (rest,) if rest else ()
     else:
         args = tuple(rest.split())

@@ -109,7 +109,7 @@ class SubmissionHandler(SmtpHandler):
     ) -> AuthResult:
         session = _session(server)
         try:
-            login = login_raw.decode("utf-8").strip()
+            login = login_raw.decode("utf-8")  # normalised by access.login, as on IMAP
             password = password_raw.decode("utf-8")
         except UnicodeDecodeError:
             return AuthResult(
