@@ -43,6 +43,9 @@ bench: $(BIN)/mailserver peers
 	$(BIN)/python bench/imap_load.py
 	$(BIN)/python bench/store_open.py
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/list_fairness.py
+	$(BIN)/python bench/literal_memory.py
+	$(BIN)/python bench/login_timing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
