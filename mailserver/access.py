@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from mailserver.app import Services
+from mailserver.connlimit import ConnectionCount, client_address
 from mailserver.control import AccountWatch
 from mailserver.directory import DirectoryUnavailable
 from mailserver.logins import normal_login
@@ -162,3 +163,20 @@ class LiveAccount:
 
     def close(self) -> None:
         self._stop()
+
+
+def log_refused_connection(
+    services: Services, protocol: str, peer: Any, count: ConnectionCount, refusal: Decision
+) -> None:
+    """The policy-log line of a connection refused at accept (policy/connections.py), with
+    the counts it was refused on."""
+    services.log.write(
+        "connect",
+        protocol=protocol,
+        client_ip=client_address(peer),
+        client_port=peer[1] if isinstance(peer, tuple) and len(peer) > 1 else None,
+        from_address=count.by_address[client_address(peer)],
+        open_connections=count.in_all,
+        code=f"{refusal.smtp_code} {refusal.enhanced_code}",
+        **decision_fields(refusal),
+    )

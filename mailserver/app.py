@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from mailserver import private
 from mailserver.authcache import CachingAuthenticator
 from mailserver.config import CountersBackend, RedisDownAction, Settings
+from mailserver.connlimit import ConnectionCount
 from mailserver.counters import Counters
 from mailserver.counters.memory import MemoryCounters
 from mailserver.directory import Directory
@@ -39,6 +40,8 @@ class Services:
     clock: Callable[[], dt.datetime] = utc_now
     # Local domains: the directory's plus the configured ones, re-read at most every few seconds.
     _domains: frozenset[str] = field(default=frozenset())
+    # Live connections per listener family ("smtp", "imap", "pop3"): `connection_count`.
+    _connections: dict[str, ConnectionCount] = field(default_factory=dict)
     _domains_at: float = field(default=-1e9)
 
     def user_message(self, decision: Decision) -> list[str]:
@@ -48,6 +51,16 @@ class Services:
     def user_line(self, decision: Decision) -> str:
         """The refusal in every configured language on one line (IMAP NO and BYE texts)."""
         return messages.render_one_line(decision, self.settings.messages.languages, self._contact)
+
+    def connection_count(self, family: str) -> ConnectionCount:
+        """The live connections of a listener family ("smtp": submission and MX, "imap",
+        "pop3"), counted against `limits.max_connections_per_ip` and `limits.max_connections`."""
+        if family not in self._connections:
+            limits = self.settings.limits
+            self._connections[family] = ConnectionCount(
+                limits.max_connections_per_ip, limits.max_connections
+            )
+        return self._connections[family]
 
     @property
     def _contact(self) -> dict[str, str]:

@@ -249,6 +249,17 @@ class CountersSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    # Open connections from one client address, per listener family (SMTP submission and
+    # MX together, IMAP, POP3); beyond it a connection is refused at once (0: no limit).
+    # Postfix's smtpd_client_connection_count_limit default: a whole office behind one NAT
+    # address, each mail client holding up to 5 IMAP connections, stays under it.
+    max_connections_per_ip: int = 50
+    # Open connections in all, per listener family (0: no limit).
+    max_connections: int = 1000
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     # Root of the mailboxes (relative to data_dir): <root>/<domain>/<user>/Maildir.
     mail_root: Path = Path("mail")
@@ -300,6 +311,7 @@ class Settings:
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     counters: CountersSettings = field(default_factory=CountersSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     log: LogSettings = field(default_factory=LogSettings)
     messages: MessageSettings = field(default_factory=MessageSettings)
@@ -467,6 +479,9 @@ def validate(settings: Settings) -> list[ConfigError]:
         errors.append(ConfigError("smtp.max_recipients", "must be at least 1"))
     errors.extend(_validate_lifecycle(settings.lifecycle))
     errors.extend(_validate_counters(settings.counters))
+    for name in ("max_connections_per_ip", "max_connections"):
+        if getattr(settings.limits, name) < 0:
+            errors.append(ConfigError(f"limits.{name}", "must not be negative (0: no limit)"))
     return errors
 
 

@@ -9,7 +9,11 @@ import ssl
 from collections.abc import Callable
 from typing import Protocol
 
+from mailserver.access import log_refused_connection
+from mailserver.app import Services
+from mailserver.connlimit import client_address
 from mailserver.tls import start_tls_server
+from policy.connections import refusal_line
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +35,13 @@ SessionFactory = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bool], Se
 class SessionListeners:
     """Accepts connections, runs one session each, and says goodbye to them at shutdown."""
 
-    def __init__(self, protocol: str, new_session: SessionFactory, goodbye: bytes) -> None:
+    def __init__(
+        self, protocol: str, new_session: SessionFactory, goodbye: bytes, services: Services
+    ) -> None:
         self.protocol = protocol
+        self.services = services
+        # Shared by both listeners of the protocol (policy/connections.py).
+        self.connection_count = services.connection_count(protocol.lower())
         self.new_session = new_session
         self.goodbye = goodbye
         self.sessions: set[Session] = set()
@@ -49,16 +58,40 @@ class SessionListeners:
         """Bind the STARTTLS-style and the implicit-TLS listener; (name, server) pairs."""
 
         async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._run(self.new_session(reader, writer, False))
+            await self._admitted(reader, writer, False)
 
         async def secure(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._run(self.new_session(reader, writer, True))
+            await self._admitted(reader, writer, True)
 
         first = await asyncio.start_server(plain, host, port, backlog=LISTEN_BACKLOG)
         # Small TLS read buffers: thousands of idle phones hold these connections (tls.py).
         second = await start_tls_server(secure, host, tls_port, tls_context)
         self.servers = [first, second]
         return [(names[0], first), (names[1], second)]
+
+    async def _admitted(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool
+    ) -> None:
+        """Run a session for the connection, or refuse it when its client address (or the
+        listener family) has too many open; an admitted one is released when it ends."""
+        peer = writer.get_extra_info("peername")
+        address = client_address(peer)
+        refusal = self.connection_count.admit(address)
+        if refusal is not None:
+            log_refused_connection(
+                self.services, self.protocol.lower(), peer, self.connection_count, refusal
+            )
+            try:
+                writer.write(refusal_line(refusal, self.protocol.lower(), ""))
+                writer.close()
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            return
+        try:
+            await self._run(self.new_session(reader, writer, tls))
+        finally:
+            self.connection_count.release(address)
 
     async def _run(self, session: Session) -> None:
         self.sessions.add(session)

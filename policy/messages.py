@@ -108,6 +108,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "The mail server ran out of disk space and did not store this message; "
             "please try again later."
         ),
+        rules.REASON_CONNECTIONS_PER_ADDRESS: (
+            "Too many connections from your address are open; close some and try again."
+        ),
+        rules.REASON_CONNECTIONS_IN_ALL: (
+            "The mail server has too many connections open; please try again later."
+        ),
         "_reason_part": " (reason: {reason})",
         "_separation_part": " (since {separation_date})",
         "_contact": " For help, contact {contact}.",
@@ -174,6 +180,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         rules.REASON_STORAGE_FULL: (
             "พื้นที่จัดเก็บของเซิร์ฟเวอร์อีเมลเต็ม อีเมลฉบับนี้จึงยังไม่ถูกบันทึก กรุณาลองใหม่อีกครั้งภายหลัง"
         ),
+        rules.REASON_CONNECTIONS_PER_ADDRESS: (
+            "มีการเชื่อมต่อจากที่อยู่ของท่านมากเกินไป กรุณาปิดการเชื่อมต่อบางส่วนแล้วลองใหม่"
+        ),
+        rules.REASON_CONNECTIONS_IN_ALL: ("เซิร์ฟเวอร์อีเมลมีการเชื่อมต่อมากเกินไป กรุณาลองใหม่อีกครั้งภายหลัง"),
         "_reason_part": " (เหตุผล: {reason})",
         "_separation_part": " (ตั้งแต่วันที่ {separation_date})",
         "_contact": " หากต้องการความช่วยเหลือ กรุณาติดต่อ {contact}",
@@ -201,6 +211,9 @@ PEER_TEXTS = {
     # Postfix's words for its queue_minfree refusal.
     rules.REASON_STORAGE_LOW: "Insufficient system storage",
     rules.REASON_STORAGE_FULL: "Insufficient system storage",
+    # Said before any login, so short and the same in every protocol (policy/connections.py).
+    rules.REASON_CONNECTIONS_PER_ADDRESS: "Too many connections from your address",
+    rules.REASON_CONNECTIONS_IN_ALL: "Too many connections",
 }
 
 # Generic texts for SMTP peers, by enhanced status code (RFC 3463).

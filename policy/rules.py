@@ -49,6 +49,7 @@ RULE_RECIPIENT = "recipient"  # checks on RCPT TO made by the SMTP side (address
 RULE_SENDER_SYNTAX = "sender-syntax"  # MAIL FROM at the MX: a bounce needs a domain to go to
 RULE_HELO = "helo"  # the HELO/EHLO name a peer server gives the MX (policy/helo.py)
 RULE_STORAGE = "storage"  # free space where mail is stored (policy/storage.py)
+RULE_CONNECTIONS = "connections"  # open connections per client address (policy/connections.py)
 
 # --- reason codes -----------------------------------------------------------------------
 REASON_OK = "ok"
@@ -81,6 +82,9 @@ REASON_HELO_NOT_FQDN = "helo_not_fqdn"  # one label ("foo", "localhost")
 REASON_HELO_OWN_NAME = "helo_own_name"  # claims to be this server or one of its domains
 REASON_STORAGE_LOW = "storage_low"  # free space below queue.min_free_bytes: refused early
 REASON_STORAGE_FULL = "storage_full"  # a write failed: the disk is full (ENOSPC, EDQUOT)
+# limits.max_connections_per_ip connections from the client's address are open already.
+REASON_CONNECTIONS_PER_ADDRESS = "too_many_connections_from_address"
+REASON_CONNECTIONS_IN_ALL = "too_many_connections"  # limits.max_connections are open
 
 # --- reply codes (SMTP code, RFC 3463 / RFC 5248 enhanced code) --------------------------
 ALLOW_CODES: dict[Action, tuple[int, str]] = {
@@ -109,6 +113,9 @@ HELO_NOT_FQDN = (504, "5.5.2")
 HELO_OWN_NAME = (550, "5.7.1")
 # RFC 5321 §4.2.3 452 "insufficient system storage", RFC 3463 X.3.1 "Mail system full".
 STORAGE_FULL = (452, "4.3.1")
+# RFC 5321 §3.1 421 at the greeting, RFC 3463 X.7.0: what Postfix answers over its
+# smtpd_client_connection_count_limit.
+TOO_MANY_CONNECTIONS = (421, "4.7.0")
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ class ImapServer(SessionListeners):
             "IMAP",
             lambda reader, writer, tls: ImapSession(ctx, reader, writer, implicit_tls=tls),
             b"* BYE Server shutting down\r\n",  # RFC 3501 §7.1.5
+            ctx.services,
         )
 
     async def start(self) -> list[tuple[str, asyncio.Server]]:

@@ -24,6 +24,7 @@ class Pop3Server(SessionListeners):
                 ctx, self.locks, reader, writer, implicit_tls=tls
             ),
             b"-ERR [SYS/TEMP] Server shutting down\r\n",
+            ctx.services,
         )
 
     async def start(self) -> list[tuple[str, asyncio.Server]]:

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailserver import access
 from mailserver.app import Services
 from mailserver.config import Settings
+from mailserver.connlimit import client_address
 from mailserver.control import AccountWatch
 from mailserver.diskspace import free_bytes, out_of_space
 from mailserver.fairness import take_turns
@@ -28,6 +29,7 @@ from mailserver.log import new_id
 from mailserver.queue.model import QueuedMessage
 from mailserver.queue.spool import Spool
 from mailserver.smtp.replies import reply
+from policy.connections import refusal_line
 from policy.model import Account, Decision
 from policy.storage import storage_full, storage_refusal
 
@@ -95,6 +97,10 @@ class SmtpConnection(SMTP):
     def __init__(self, handler: SmtpHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.owner = handler
+        # The client address counted against the connection limits while this is open,
+        # or None (not admitted yet, refused, or released).
+        self.counted_address: str | None = None
+        self.refused = False
         # Every command but QUIT first asks the handler whether the session may go on
         # (an account changed in the directory is judged again before its next command),
         # and then lets the other sessions run.
@@ -137,6 +143,19 @@ class SmtpConnection(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None
+        if first:
+            peer = transport.get_extra_info("peername")
+            address = client_address(peer)
+            refusal = self.owner.admit(address, peer)
+            if refusal is not None:
+                # 421 as the greeting, then close (RFC 5321 §3.1); aiosmtpd never starts.
+                self.refused = True
+                hostname = self.owner.services.settings.server.hostname
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(refusal_line(refusal, "smtp", hostname))
+                transport.close()
+                return
+            self.counted_address = address
         super().connection_made(transport)
         assert self.session is not None
         ssl_object = transport.get_extra_info("ssl_object")
@@ -150,6 +169,11 @@ class SmtpConnection(SMTP):
             self.owner.connected(self)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self.refused:
+            return
+        if self.counted_address is not None:
+            self.owner.connection_count.release(self.counted_address)
+            self.counted_address = None
         if self.session is not None and self.session.stop_watching is not None:
             self.session.stop_watching()
             self.session.stop_watching = None
@@ -192,6 +216,18 @@ class SmtpHandler:
         self.watch = watch or AccountWatch()
         self.connections: weakref.WeakSet[SmtpConnection] = weakref.WeakSet()
         self.draining = False
+        # Submission and MX share one count (policy/connections.py).
+        self.connection_count = services.connection_count("smtp")
+
+    def admit(self, address: str, peer: Any) -> Decision | None:
+        """Count a new connection from `address`, or the refusal (logged) when its
+        address, or all SMTP listeners together, have too many open."""
+        refusal = self.connection_count.admit(address)
+        if refusal is not None:
+            access.log_refused_connection(
+                self.services, self.protocol, peer, self.connection_count, refusal
+            )
+        return refusal
 
     def connected(self, server: SmtpConnection) -> None:
         self.connections.add(server)
