@@ -11,7 +11,7 @@ from mailserver import config
 from mailserver.cli_settings import invocation
 from mailserver.serve import first_account_hint
 
-CLONE = Path("/home/somchai/mailserver")
+CLONE = Path(__file__).resolve().parents[2]  # a clone root: this checkout
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ CLONE = Path("/home/somchai/mailserver")
         (str(CLONE / ".venv/bin/mailserver"), ".venv/bin/mailserver"),
         (str(CLONE / "mailserver"), "./mailserver"),  # `mailserver` alone would search PATH
         ("/opt/mailserver/venv/bin/mailserver", "/opt/mailserver/venv/bin/mailserver"),
-        ("../other/.venv/bin/mailserver", "/home/somchai/other/.venv/bin/mailserver"),
+        ("../other/.venv/bin/mailserver", str(CLONE.parent / "other/.venv/bin/mailserver")),
         ("mailserver", "mailserver"),  # found on PATH: found there again
     ],
 )
