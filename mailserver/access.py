@@ -175,7 +175,7 @@ def log_refused_connection(
         protocol=protocol,
         client_ip=client_address(peer),
         client_port=peer[1] if isinstance(peer, tuple) and len(peer) > 1 else None,
-        from_address=count.by_address[client_address(peer)],
+        from_address=count.from_address(client_address(peer)),
         open_connections=count.in_all,
         code=f"{refusal.smtp_code} {refusal.enhanced_code}",
         **decision_fields(refusal),

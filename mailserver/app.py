@@ -58,7 +58,7 @@ class Services:
         if family not in self._connections:
             limits = self.settings.limits
             self._connections[family] = ConnectionCount(
-                limits.max_connections_per_ip, limits.max_connections
+                limits.max_connections_per_ip, limits.max_connections, limits.ipv6_prefix_length
             )
         return self._connections[family]
 

@@ -257,6 +257,9 @@ class LimitsSettings:
     max_connections_per_ip: int = 50
     # Open connections in all, per listener family (0: no limit).
     max_connections: int = 1000
+    # An IPv6 client is counted by its network of this many bits (a host usually gets a
+    # whole /64), by connection caps and login penalties alike; 128: each address apart.
+    ipv6_prefix_length: int = 64
 
 
 @dataclass(frozen=True)
@@ -482,6 +485,8 @@ def validate(settings: Settings) -> list[ConfigError]:
     for name in ("max_connections_per_ip", "max_connections"):
         if getattr(settings.limits, name) < 0:
             errors.append(ConfigError(f"limits.{name}", "must not be negative (0: no limit)"))
+    if not 16 <= settings.limits.ipv6_prefix_length <= 128:
+        errors.append(ConfigError("limits.ipv6_prefix_length", "must be from 16 to 128 bits"))
     return errors
 
 

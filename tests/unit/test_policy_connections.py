@@ -71,3 +71,14 @@ def test_client_address() -> None:
     assert client_address(("192.0.2.1", 25)) == "192.0.2.1"
     assert client_address(("2001:db8::1", 25, 0, 0)) == "2001:db8::1"
     assert client_address(None) == ""
+
+
+def test_an_ipv6_network_counts_as_one_client() -> None:
+    count = ConnectionCount(max_per_address=2, max_in_all=100, ipv6_prefix=64)
+    assert count.admit("2001:db8:1:2::1") is None
+    assert count.admit("2001:db8:1:2:ffff::9") is None
+    assert count.admit("2001:db8:1:2::77") is not None  # the same /64: a third one
+    assert count.admit("2001:db8:1:3::1") is None  # the next /64 is another client
+    assert count.from_address("2001:db8:1:2::abcd") == 2
+    count.release("2001:db8:1:2::1")
+    assert count.admit("2001:db8:1:2::77") is None
